@@ -1,0 +1,207 @@
+"""The ``untag`` command line.
+
+Exit status of ``untag run``: 0 done (every record removed or had nothing to
+remove), 1 not done (refused, not confirmed, or some records failed), 2 the
+command text or options were not understood, 3 configuration problem.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from bot.config import Settings, load_settings
+from bot.logs import configure_logging, protect
+from bot.runtime import Runtime, build_runtime
+from commands.errors import ConfigError, ParseError, UntagError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+SANDBOX_DATABASE = "untag-sandbox.db"
+
+log = logging.getLogger(__name__)
+
+
+def _default_user() -> str:
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "local:unknown"
+
+
+def _fail(console: Console, message: str, code: int) -> None:
+    console.print(f"[red]{escape(message)}[/red]", highlight=False)
+    sys.exit(code)
+
+
+def _settings(console: Console, **overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        _fail(console, f"Configuration error: {exc}", EXIT_CONFIG)
+        raise  # pragma: no cover - _fail exits
+
+
+@contextmanager
+def _runtime(console: Console, settings: Settings, *, dry_run: bool) -> Iterator[Runtime]:
+    try:
+        runtime = build_runtime(settings, dry_run=dry_run)
+    except UntagError as exc:
+        _fail(console, f"Cannot start: {exc}", EXIT_CONFIG)
+        raise  # pragma: no cover
+    try:
+        for op in runtime.interrupted:
+            console.print(
+                f"[yellow]Operation {op.id} was interrupted by a crash; "
+                "its recorded results are kept.[/yellow]"
+            )
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO instead of WARNING.")
+def main(verbose: bool) -> None:
+    """untag: remove tags from records in Alta, Fernand, Zoho CRM, Bigin and Constant Contact."""
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+
+
+@main.command()
+@click.option("--as", "user", default=None, help="Act as this user id (default: local:<login>).")
+@click.option("--dry-run", is_flag=True, help="Preview only; refuse every write.")
+def console(user: str | None, dry_run: bool) -> None:
+    """Interactive console; starts the sandbox with demo data when no provider is configured."""
+    from bot.console import ConsoleSession
+
+    out = Console()
+    settings = _settings(out)
+    sandbox = None
+    if not _any_provider(settings):
+        from sandbox import Sandbox
+
+        sandbox = Sandbox(port=0, seed_demo=True).start()
+        overrides: dict[str, Any] = {k.lower(): v for k, v in sandbox.env().items()}
+        if "UNTAG_DATABASE" not in _environ_keys():
+            overrides["untag_database"] = Path(SANDBOX_DATABASE)
+        settings = _settings(out, **overrides)
+        out.print(
+            f"[yellow]No provider credentials found: using the built-in sandbox with demo data "
+            f"at {sandbox.url}[/yellow] (database {settings.untag_database})"
+        )
+        out.print(
+            "Try: [bold]zoho Leads 554023000000793002 Prime[/bold], then [bold]undo[/bold]. "
+            "Type [bold]help[/bold] for more, [bold]quit[/bold] to leave."
+        )
+    _protect(settings)
+    try:
+        with _runtime(out, settings, dry_run=dry_run) as runtime:
+            ConsoleSession(runtime, user or _default_user(), out).loop()
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+
+
+@main.command()
+@click.argument("text")
+@click.option("--yes", is_flag=True, help="Execute without asking.")
+@click.option("--dry-run", is_flag=True, help="Preview only; refuse every write.")
+@click.option("--as", "user", default=None, help="Act as this user id (default: local:<login>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) -> None:
+    """Run one command non-interactively, e.g. untag run "zoho Leads 5540230000 Prime" --yes."""
+    from bot.console import confirm_plan
+    from bot.terminal import help_text, print_parse_error, print_plan, print_report, report_json
+    from commands.actions import HelpRequest
+    from commands.parser import parse
+
+    out = Console(stderr=as_json)
+    words = text.split()
+    is_undo = bool(words) and words[0].lower() == "undo"
+    parsed = None if is_undo else parse(text)
+    if isinstance(parsed, ParseError):
+        print_parse_error(Console(stderr=True), parsed)
+        sys.exit(EXIT_USAGE)
+    settings = _settings(out)
+    _protect(settings)
+    with _runtime(out, settings, dry_run=dry_run) as runtime:
+        untag, who = runtime.untag, user or _default_user()
+        try:
+            if isinstance(parsed, HelpRequest):
+                out.print(escape(help_text(parsed, untag.enabled)), highlight=False)
+                return
+            if parsed is None:
+                report = untag.undo(who, words[1] if len(words) > 1 else None)
+            else:
+                plan = untag.plan(who, parsed)
+                print_plan(out, plan)
+                if not dry_run and not confirm_plan(out, plan, assume_yes=yes):
+                    untag.cancel(who, plan)
+                    _fail(out, "Not confirmed: nothing was changed.", EXIT_NOT_DONE)
+                report = untag.execute(who, plan)
+        except ConfigError as exc:
+            _fail(out, f"Error: {exc}", EXIT_CONFIG)
+        except UntagError as exc:
+            _fail(out, f"Error: {exc}", EXIT_NOT_DONE)
+        except (EOFError, click.Abort):
+            _fail(out, "Not confirmed: nothing was changed.", EXIT_NOT_DONE)
+        if as_json:
+            click.echo(report_json(report))
+        else:
+            print_report(out, report)
+        sys.exit(EXIT_OK if report.operation.status == "succeeded" else EXIT_NOT_DONE)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+def sandbox(host: str, port: int) -> None:
+    """Run the five provider simulators with demo data (for the console, tests and benchmarks)."""
+    from sandbox import Sandbox
+
+    simulators = Sandbox(host=host, port=port, seed_demo=True)
+    simulators.start()
+    click.echo(f"untag sandbox listening on {simulators.url}; point untag at it with:")
+    for key, value in simulators.env().items():
+        click.echo(f"export {key}={value}")
+    try:
+        simulators.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulators.stop()
+
+
+def _any_provider(settings: Settings) -> bool:
+    config = settings.providers()
+    sections = (config.alta, config.fernand, config.zoho, config.bigin, config.constant_contact)
+    return any(section is not None for section in sections)
+
+
+def _environ_keys() -> set[str]:
+    import os
+
+    return {k.upper() for k in os.environ}
+
+
+def _protect(settings: Settings) -> None:
+    """Teach the log redaction filter the configured secret values."""
+    secrets = settings.providers().secrets()
+    for token in (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+    ):
+        if token is not None:
+            secrets.append(token.get_secret_value())
+    protect(secrets)

@@ -1,0 +1,347 @@
+"""The pipeline every surface shares: authorize → preview → confirm → execute → report → undo.
+
+The console, ``untag run`` and the Slack listeners all drive :class:`Untag`;
+they differ only in how they render a :class:`Plan` and a :class:`Report`.
+
+Each step is recorded before its side effect: an operation is ``running`` in
+the database before the first provider call, and every record's outcome is
+stored when the provider reports it, so a crash leaves an operation visibly
+unfinished rather than silently half-done.  The claim
+(``previewed`` → ``running``) is a compare-and-set in SQLite, so a double
+submit executes once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from commands.actions import Action, Operation, ProviderName
+from commands.errors import (
+    AuthorizationDenied,
+    ConfigError,
+    OperationConflict,
+    ProviderError,
+    StorageError,
+    UntagError,
+)
+from commands.providers import Provider
+from commands.providers.base import no_progress
+from commands.results import Outcome, Preview, Progress, RecordResult
+from storage import (
+    NewResult,
+    OperationRecord,
+    OperationStore,
+    OpKind,
+    OpStatus,
+    ResultRecord,
+    StoreError,
+)
+
+__all__ = ["Plan", "Report", "Untag"]
+
+log = logging.getLogger(__name__)
+
+_OK = frozenset({Outcome.REMOVED, Outcome.NOT_PRESENT, Outcome.RESTORED, Outcome.SKIPPED})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A previewed operation waiting for the user's yes or no."""
+
+    operation: OperationRecord
+    action: Action
+    preview: Preview
+
+
+@dataclass(frozen=True)
+class Report:
+    """What happened: the operation's final record and one result per record."""
+
+    operation: OperationRecord
+    action: Action
+    results: tuple[RecordResult, ...]
+
+    @property
+    def counts(self) -> Counter[Outcome]:
+        return Counter(r.outcome for r in self.results)
+
+    @property
+    def undoable(self) -> bool:
+        return (
+            self.operation.kind == OpKind.REMOVE
+            and not self.operation.dry_run
+            and any(r.outcome is Outcome.REMOVED for r in self.results)
+        )
+
+    @property
+    def failed(self) -> tuple[RecordResult, ...]:
+        return tuple(r for r in self.results if r.outcome not in _OK)
+
+    def summary(self) -> str:
+        """One line: what was done, with a count per outcome."""
+        total = len(self.results)
+        parts = ", ".join(f"{n} {outcome.value}" for outcome, n in self.counts.most_common())
+        verb = {
+            OpKind.UNDO: "Undo",
+            OpKind.DELETE_TAGS: "Account-wide deletion",
+        }.get(OpKind(self.operation.kind), "Removal")
+        if self.operation.dry_run:
+            verb = f"Dry run: {verb.lower()}"
+        state = self.operation.status.replace("_", " ")
+        noun = "record" if total == 1 else "records"
+        return f"{verb} {state}: {total} {noun} ({parts})" if total else f"{verb} {state}"
+
+
+class Untag:
+    """The engine: providers, the operation ledger, and who may do what."""
+
+    def __init__(
+        self,
+        providers: Mapping[ProviderName, Provider],
+        operations: OperationStore,
+        *,
+        admins: Collection[str] = (),
+        dry_run: bool = False,
+    ) -> None:
+        self.providers = dict(providers)
+        self.operations = operations
+        self.admins = frozenset(admins)
+        self.dry_run = dry_run
+
+    @property
+    def enabled(self) -> list[ProviderName]:
+        return [name for name in ProviderName if name in self.providers]
+
+    def is_admin(self, user: str) -> bool:
+        return user in self.admins
+
+    def authorize(self, user: str, action: Action) -> None:
+        """Everyone may request removals; account-wide deletion is for admins only."""
+        if action.is_account_wide and not self.is_admin(user):
+            raise AuthorizationDenied(
+                "account-wide tag deletion is limited to admins (UNTAG_ADMINS)"
+            )
+
+    def plan(self, user: str, action: Action) -> Plan:
+        """Authorize, record the request, and read the preview from the provider."""
+        provider = self._provider(action.provider)
+        self.authorize(user, action)
+        with _storage():
+            operation = self.operations.create(
+                kind=_kind(action),
+                requester=user,
+                provider=action.provider.value,
+                scope=action.scope,
+                targets=action.targets,
+                tags=action.tags,
+                dry_run=self.dry_run,
+            )
+        try:
+            preview = provider.preview(action)
+        except ProviderError as exc:
+            self._finish(operation.id, OpStatus.FAILED, error=str(exc))
+            raise
+        with _storage():
+            self.operations.advance(
+                operation.id, to=OpStatus.PREVIEWED, expect={OpStatus.REQUESTED}
+            )
+            current = self.operations.get(operation.id)
+        assert current is not None
+        return Plan(operation=current, action=action, preview=preview)
+
+    def cancel(self, user: str, plan: Plan) -> None:
+        """The user said no: nothing is sent to the provider."""
+        self._require_owner(user, plan.operation)
+        with _storage():
+            self.operations.advance(
+                plan.operation.id, to=OpStatus.CANCELLED, expect={OpStatus.PREVIEWED}
+            )
+
+    def execute(self, user: str, plan: Plan, progress: Progress = no_progress) -> Report:
+        """Run a confirmed plan exactly once; every record gets an outcome."""
+        self._require_owner(user, plan.operation)
+        self.authorize(user, plan.action)  # again: permissions may have changed since the preview
+        self._claim(plan.operation.id)
+        if self.dry_run:
+            results = _dry_run_results(plan.preview)
+        else:
+            provider = self._provider(plan.action.provider)
+            results = self._run(
+                plan.operation.id, lambda: provider.remove(plan.action, plan.preview, progress)
+            )
+        return self._complete(plan.operation.id, plan.action, results)
+
+    def undo(self, user: str, op_id: str | None = None, progress: Progress = no_progress) -> Report:
+        """Put back exactly what an operation removed (by default the user's last removal)."""
+        origin = self._undo_target(user, op_id)
+        action = _action_of(origin)
+        if action.is_account_wide:
+            raise OperationConflict("account-wide deletion cannot be undone")
+        with _storage():
+            removed = [
+                _result_of(r)
+                for r in self.operations.results(origin.id)
+                if r.outcome == Outcome.REMOVED
+            ]
+        if not removed:
+            raise OperationConflict("that operation removed nothing, so there is nothing to undo")
+        provider = self._provider(action.provider)
+        with _storage():
+            child = self.operations.create(
+                kind=OpKind.UNDO,
+                requester=user,
+                provider=origin.provider,
+                scope=origin.scope,
+                targets=[r.target for r in removed],
+                tags=sorted({t for r in removed for t in r.removed}),
+                dry_run=self.dry_run,
+                parent_id=origin.id,
+            )
+        self._claim(child.id, expect=(OpStatus.REQUESTED,))
+        if self.dry_run:
+            results = [
+                RecordResult(
+                    target=r.target,
+                    outcome=Outcome.SKIPPED,
+                    removed=r.removed,
+                    message="dry run: would restore " + ", ".join(r.removed),
+                )
+                for r in removed
+            ]
+        else:
+            results = self._run(child.id, lambda: provider.undo(action, removed, progress))
+        report = self._complete(child.id, action, results)
+        if not self.dry_run and report.operation.status == OpStatus.SUCCEEDED:
+            with _storage():
+                self.operations.advance(origin.id, to=OpStatus.UNDONE)
+        return report
+
+    def _undo_target(self, user: str, op_id: str | None) -> OperationRecord:
+        with _storage():
+            origin = self.operations.get(op_id) if op_id else self.operations.last_undoable(user)
+        if origin is None:
+            raise OperationConflict("there is no operation of yours to undo")
+        self._require_owner(user, origin)
+        if origin.status == OpStatus.UNDONE:
+            raise OperationConflict("that operation was already undone")
+        if origin.kind != OpKind.REMOVE or origin.dry_run:
+            raise OperationConflict("only a real removal can be undone")
+        return origin
+
+    def _provider(self, name: ProviderName) -> Provider:
+        provider = self.providers.get(name)
+        if provider is None:
+            enabled = ", ".join(self.enabled) or "none"
+            raise ConfigError(f"{name} is not configured here (enabled: {enabled})")
+        return provider
+
+    def _require_owner(self, user: str, operation: OperationRecord) -> None:
+        if operation.requester != user and not self.is_admin(user):
+            raise AuthorizationDenied("only the requester or an admin may act on this operation")
+
+    def _claim(self, op_id: str, *, expect: Sequence[OpStatus] = (OpStatus.PREVIEWED,)) -> None:
+        with _storage():
+            claimed = self.operations.advance(op_id, to=OpStatus.RUNNING, expect=set(expect))
+        if not claimed:
+            raise OperationConflict("this operation was already executed, cancelled or expired")
+
+    def _run(self, op_id: str, call: Callable[[], list[RecordResult]]) -> list[RecordResult]:
+        try:
+            return call()
+        except UntagError as exc:
+            self._finish(op_id, OpStatus.FAILED, error=str(exc))
+            raise
+        except Exception:
+            self._finish(op_id, OpStatus.FAILED, error="internal error; see the server log")
+            log.exception("operation %s failed unexpectedly", op_id)
+            raise
+
+    def _complete(self, op_id: str, action: Action, results: list[RecordResult]) -> Report:
+        with _storage():
+            self.operations.record_results(op_id, [_new_result(r) for r in results])
+            self._finish(op_id, _final_status(results))
+            operation = self.operations.get(op_id)
+        assert operation is not None
+        return Report(operation=operation, action=action, results=tuple(results))
+
+    def _finish(self, op_id: str, status: OpStatus, *, error: str | None = None) -> None:
+        with _storage():
+            self.operations.advance(op_id, to=status, error=error)
+
+
+@contextmanager
+def _storage() -> Iterator[None]:
+    """Translate the storage layer's errors into the project's tree."""
+    try:
+        yield
+    except StoreError as exc:
+        raise StorageError(f"database error: {exc}; nothing further was executed") from exc
+
+
+def _kind(action: Action) -> OpKind:
+    return OpKind.DELETE_TAGS if action.operation is Operation.DELETE_TAGS else OpKind.REMOVE
+
+
+def _final_status(results: Sequence[RecordResult]) -> OpStatus:
+    ok = sum(1 for r in results if r.outcome in _OK)
+    if ok == len(results):
+        return OpStatus.SUCCEEDED
+    return OpStatus.FAILED if ok == 0 else OpStatus.PARTIALLY_FAILED
+
+
+def _dry_run_results(preview: Preview) -> list[RecordResult]:
+    results: list[RecordResult] = []
+    for record in preview.records:
+        if not record.found:
+            results.append(RecordResult(target=record.target, outcome=Outcome.NOT_FOUND))
+        elif record.nothing_to_do:
+            results.append(RecordResult(target=record.target, outcome=Outcome.NOT_PRESENT))
+        else:
+            results.append(
+                RecordResult(
+                    target=record.target,
+                    outcome=Outcome.SKIPPED,
+                    removed=record.removing,
+                    remaining=record.after,
+                    message="dry run: would remove " + ", ".join(record.removing),
+                )
+            )
+    return results
+
+
+def _new_result(result: RecordResult) -> NewResult:
+    return NewResult(
+        target=result.target,
+        outcome=result.outcome.value,
+        removed=result.removed,
+        remaining=result.remaining,
+        code=result.code,
+        message=result.message,
+    )
+
+
+def _result_of(stored: ResultRecord) -> RecordResult:
+    return RecordResult(
+        target=stored.target,
+        outcome=Outcome(stored.outcome),
+        removed=stored.removed,
+        remaining=stored.remaining,
+        code=stored.code,
+        message=stored.message,
+    )
+
+
+def _action_of(operation: OperationRecord) -> Action:
+    return Action(
+        provider=ProviderName(operation.provider),
+        operation=Operation.DELETE_TAGS
+        if operation.kind == OpKind.DELETE_TAGS
+        else Operation.REMOVE,
+        scope=operation.scope,
+        targets=operation.targets,
+        tags=operation.tags,
+    )

@@ -1,0 +1,526 @@
+"""The one HTTP client every provider talks through.
+
+This is the only module of ``bot``, ``commands`` and ``storage`` that imports
+httpx: providers see :class:`ApiResponse`, our own small value type, so a test
+can swap the transport (``httpx.MockTransport``) or point everything at the
+sandbox by changing one object, and a future switch of HTTP library touches
+one file.
+
+One :class:`HttpClient` owns one ``httpx.Client``.  Each provider gets a
+:class:`ProviderSession` from it, which adds, per request and in this order:
+
+1. the dry-run guard (anything but GET is refused before it leaves);
+2. stamina retries around each attempt, for 429, 502/503/504 and transport
+   errors, waiting what the provider asked for (``Retry-After``, a reset epoch,
+   an error key) when it said, exponential backoff when it did not;
+3. client-side pacing inside each attempt (pyrate-limiter rates and a
+   concurrency cap), so that retries are paced too;
+4. auth headers, with one token refresh and one resend on a 401.
+
+Writes are retried too: every write untag makes is effect-idempotent (removing
+an absent tag or adding a present one is a no-op at every provider).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+import stamina
+from pyrate_limiter import Limiter, Rate
+
+from commands.errors import (
+    AuthenticationFailed,
+    DryRunRefused,
+    ProviderError,
+    ProviderStatusError,
+    ProviderUnavailable,
+    QuotaExceeded,
+    RateLimited,
+)
+
+__all__ = [
+    "ApiResponse",
+    "Auth",
+    "DailyQuota",
+    "HttpClient",
+    "Pacer",
+    "ProviderSession",
+    "RetryPolicy",
+    "StaticAuth",
+    "concurrency_cap",
+    "rate_limit",
+    "retry_after_seconds",
+]
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A provider's answer, detached from the HTTP library."""
+
+    status_code: int
+    headers: Mapping[str, str]  # lower-cased names
+    content: bytes
+    method: str
+    path: str  # path and query, never the host: safe to show in messages
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> Any:
+        """The decoded JSON body, or ``None`` for an empty or non-JSON body."""
+        import json
+
+        if not self.content:
+            return None
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class Auth(Protocol):
+    """Puts credentials on a request; may refresh them once after a 401."""
+
+    def headers(self) -> dict[str, str]:
+        """Headers to send now (may block while a token is fetched)."""
+        ...
+
+    def refresh(self, rejected: Mapping[str, str]) -> bool:
+        """Get fresh credentials after ``rejected`` were refused; False if it cannot."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticAuth:
+    """Fixed headers (API keys, personal tokens): nothing to refresh."""
+
+    fixed: Mapping[str, str]
+
+    def headers(self) -> dict[str, str]:
+        return dict(self.fixed)
+
+    def refresh(self, rejected: Mapping[str, str]) -> bool:
+        return False
+
+    def __repr__(self) -> str:  # the headers are credentials
+        return "StaticAuth(<redacted>)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. ``max_wait`` caps a provider-requested wait: longer fails fast."""
+
+    attempts: int = 4
+    timeout: float = 180.0
+    max_wait: float = 120.0
+    wait_initial: float = 0.5
+    wait_max: float = 8.0
+
+
+class Pacer(Protocol):
+    """Client-side rate limiting: a context held for the duration of one attempt."""
+
+    def __call__(self, method: str) -> AbstractContextManager[None]: ...
+
+
+def rate_limit(
+    limit: int,
+    per_seconds: float,
+    *,
+    name: str,
+    writes_only: bool = False,
+    reads_only: bool = False,
+) -> Pacer:
+    """At most ``limit`` requests in any ``per_seconds`` window (sliding log), blocking until free.
+
+    The window is widened by 2 % so that network jitter between our clock and
+    the provider's cannot push a request into a window the provider has full.
+    """
+    if limit <= 0:
+        return _no_pacing
+    window_ms = int(per_seconds * 1000 * 1.02) + 20
+    limiter = Limiter(Rate(limit, window_ms))
+
+    @contextmanager
+    def pace(method: str) -> Iterator[None]:
+        is_read = method.upper() == "GET"
+        if (writes_only and is_read) or (reads_only and not is_read):
+            yield
+            return
+        limiter.try_acquire(name, blocking=True)
+        yield
+
+    return pace
+
+
+def concurrency_cap(limit: int) -> Pacer:
+    """At most ``limit`` requests in flight at once (Zoho counts concurrency, not rate)."""
+    if limit <= 0:
+        return _no_pacing
+    slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def pace(method: str) -> Iterator[None]:
+        with slots:
+            yield
+
+    return pace
+
+
+@contextmanager
+def _no_pacing(method: str) -> Iterator[None]:
+    yield
+
+
+class DailyQuota:
+    """Counts requests per UTC day and refuses past the provider's daily quota.
+
+    A sliding window would not match a quota that resets at 00:00 UTC, so this
+    is a plain counter keyed by date.  Refusing client-side saves the request
+    and tells the user when the quota resets.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        limit: int,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._provider = provider
+        self._limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._day = clock().date()
+        self._count = 0
+
+    def __call__(self, method: str) -> AbstractContextManager[None]:
+        if self._limit <= 0:
+            return nullcontext()
+        with self._lock:
+            now = self._clock()
+            if now.date() != self._day:
+                self._day, self._count = now.date(), 0
+            if self._count >= self._limit:
+                raise QuotaExceeded(
+                    self._provider,
+                    f"daily quota of {self._limit} requests is spent; it resets at 00:00 UTC",
+                    resets_at=next_utc_midnight(now),
+                )
+            self._count += 1
+        return nullcontext()
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Parse ``Retry-After`` (seconds or an HTTP date); ``None`` when absent or nonsense."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # nan or inf
+        return None
+    return max(seconds, 0.0)
+
+
+Classifier = Callable[[ApiResponse], ProviderError | None]
+"""Turns a response into the retryable error it means (429, 5xx), or ``None`` to return it."""
+
+
+def default_classifier(provider: str) -> Classifier:
+    """429 honouring ``Retry-After``, and 502/503/504 as unavailable."""
+
+    def classify(response: ApiResponse) -> ProviderError | None:
+        if response.status_code == 429:
+            wait = retry_after_seconds(response.header("retry-after"))
+            return RateLimited(provider, "rate limited (429)", retry_after=wait)
+        if response.status_code in RETRYABLE_STATUSES:
+            return ProviderUnavailable(
+                provider, f"temporarily unavailable ({response.status_code})"
+            )
+        return None
+
+    return classify
+
+
+@dataclass
+class ProviderSession:
+    """One provider's view of the shared client: its base URL, auth, pacing and retry rules."""
+
+    client: HttpClient
+    provider: str
+    base_url: Callable[[], str]
+    auth: Auth
+    pacers: tuple[Pacer, ...] = ()
+    classify: Classifier | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def get(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("DELETE", path, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> ApiResponse:
+        """Send with retries, pacing and auth; return any answer that is not retryable.
+
+        ``path`` is appended to the base URL as given, so a provider that must
+        control percent-encoding (Fernand's tag in the path, Bigin's comma
+        separated query) builds it itself.  Non-2xx answers that are not
+        retryable are returned for the provider to read (Zoho's per-record
+        errors live in 207 and 400 bodies); use :meth:`raise_for_status`.
+        """
+        method = method.upper()
+        if self.client.dry_run and method != "GET":
+            raise DryRunRefused(self.provider, f"dry run: refused {method} {_path_only(path)}")
+        classify = self.classify or default_classifier(self.provider)
+        for attempt in stamina.retry_context(
+            on=self._retry_hook,
+            attempts=self.policy.attempts,
+            timeout=self.policy.timeout,
+            wait_initial=self.policy.wait_initial,
+            wait_max=self.policy.wait_max,
+        ):
+            with attempt:
+                response = self._send_authenticated(method, path, params, json)
+                problem = classify(response)
+                if problem is not None:
+                    raise problem
+                return response
+        raise AssertionError(
+            "unreachable: stamina raises when attempts run out"
+        )  # pragma: no cover
+
+    def raise_for_status(self, response: ApiResponse, *, code: str | None = None) -> None:
+        """Raise :class:`ProviderStatusError` for a non-2xx answer, with the provider's code."""
+        if response.ok:
+            return
+        raise ProviderStatusError(
+            self.provider,
+            f"{response.method} {_path_only(response.path)} answered {response.status_code}"
+            + (f" {code}" if code else ""),
+            status_code=response.status_code,
+            code=code,
+        )
+
+    def _retry_hook(self, exc: Exception) -> bool | float:
+        if isinstance(exc, QuotaExceeded):
+            return False
+        if isinstance(exc, RateLimited):
+            if exc.retry_after is None:
+                return True
+            if exc.retry_after > self.policy.max_wait:
+                return False
+            return max(exc.retry_after, 0.05)
+        return isinstance(exc, ProviderUnavailable)
+
+    def _send_authenticated(
+        self, method: str, path: str, params: Mapping[str, str] | None, json: Any
+    ) -> ApiResponse:
+        with self._paced(method):
+            headers = self.auth.headers()
+            response = self.client.send(
+                self.provider, method, self._url(path), headers, params, json
+            )
+        if response.status_code == 401 and self.auth.refresh(headers):
+            log.info("%s: access token refused, refreshed once and retrying", self.provider)
+            with self._paced(method):
+                headers = self.auth.headers()
+                response = self.client.send(
+                    self.provider, method, self._url(path), headers, params, json
+                )
+        if response.status_code in (401, 403) and _is_auth_failure(response):
+            raise AuthenticationFailed(
+                self.provider, f"credentials refused ({response.status_code}); check the token"
+            )
+        return response
+
+    @contextmanager
+    def _paced(self, method: str) -> Iterator[None]:
+        with _enter_all(self.pacers, method):
+            yield
+
+    def _url(self, path: str) -> str:
+        return self.base_url().rstrip("/") + path
+
+
+def _is_auth_failure(response: ApiResponse) -> bool:
+    # A 403 can also mean "no permission on this record", which is a per-record
+    # outcome, not a credentials problem; only a 401 is always about credentials.
+    return response.status_code == 401
+
+
+@contextmanager
+def _enter_all(pacers: tuple[Pacer, ...], method: str) -> Iterator[None]:
+    if not pacers:
+        yield
+        return
+    with pacers[0](method), _enter_all(pacers[1:], method):
+        yield
+
+
+def _path_only(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+class HttpClient:
+    """Owns the single ``httpx.Client``; hands out :class:`ProviderSession` objects.
+
+    ``transport`` is the test seam (``httpx.MockTransport``); ``dry_run``
+    refuses every non-GET request of every session, so a dry run provably
+    changes nothing.  Token requests go through :meth:`token_request`, which
+    dry-run lets through, because reading a preview needs a valid token.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        dry_run: bool = False,
+        transport: Any = None,
+        user_agent: str = "untag/0.1",
+    ) -> None:
+        self.dry_run = dry_run
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            headers={"User-Agent": user_agent},
+            follow_redirects=False,
+        )
+        # The request line of httpx's INFO log carries query strings, where
+        # some OAuth examples put secrets: keep these loggers quiet.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    def session(
+        self,
+        provider: str,
+        *,
+        base_url: str | Callable[[], str],
+        auth: Auth,
+        pacers: tuple[Pacer, ...] = (),
+        classify: Classifier | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> ProviderSession:
+        base = base_url if callable(base_url) else _constant(base_url)
+        return ProviderSession(
+            client=self,
+            provider=provider,
+            base_url=base,
+            auth=auth,
+            pacers=pacers,
+            classify=classify,
+            policy=policy or RetryPolicy(),
+        )
+
+    def send(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> ApiResponse:
+        """One HTTP exchange; transport failures become :class:`ProviderUnavailable`."""
+        try:
+            response = self._client.request(
+                method, url, headers=dict(headers), params=params, json=json
+            )
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(provider, f"timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                provider, f"connection failed ({type(exc).__name__})"
+            ) from None
+        return _detach(response, method)
+
+    def token_request(
+        self,
+        provider: str,
+        url: str,
+        *,
+        form: Mapping[str, str],
+        basic: tuple[str, str] | None = None,
+        attempts: int = 3,
+    ) -> ApiResponse:
+        """POST an OAuth form (secrets in the body, never the URL), retrying transport errors only.
+
+        A token endpoint must never be hammered (Zoho blocks a refresh token
+        after ten grants in ten minutes), so only failures where the request
+        cannot have been granted, or the server said it is down, are retried.
+        """
+        extra: dict[str, Any] = {"auth": httpx.BasicAuth(*basic)} if basic else {}
+        for attempt in stamina.retry_context(on=ProviderUnavailable, attempts=attempts, timeout=60):
+            with attempt:
+                try:
+                    response = self._client.post(url, data=dict(form), **extra)
+                except httpx.TimeoutException:
+                    raise ProviderUnavailable(provider, "token endpoint timed out") from None
+                except httpx.TransportError as exc:
+                    raise ProviderUnavailable(
+                        provider, f"token endpoint unreachable ({type(exc).__name__})"
+                    ) from None
+                if response.status_code in (502, 503, 504):
+                    raise ProviderUnavailable(
+                        provider, f"token endpoint unavailable ({response.status_code})"
+                    )
+                return _detach(response, "POST")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _constant(value: str) -> Callable[[], str]:
+    return lambda: value
+
+
+def _detach(response: httpx.Response, method: str) -> ApiResponse:
+    url = response.request.url
+    path = url.raw_path.decode("ascii", "replace")
+    return ApiResponse(
+        status_code=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        content=response.read(),
+        method=method,
+        path=path,
+    )

@@ -1,0 +1,249 @@
+"""OAuth access tokens for Zoho (CRM, Bigin) and Constant Contact.
+
+A :class:`TokenManager` is an :class:`~commands.http.Auth`: it caches the
+access token until shortly before it expires and refreshes it *once* however
+many threads need it at the same moment.  That matters: Zoho blocks a refresh
+token for the rest of a ten-minute window after ten grants, and Constant
+Contact's rotating refresh tokens are single use, so two concurrent refreshes
+would invalidate each other.
+
+Constant Contact's rotated refresh token is written to the database (durably,
+``synchronous=FULL``) *before* the new access token is handed to anyone: if the
+process dies right after a refresh, the next start still holds the only
+refresh token that works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from commands.config import ConstantContactConfig, ZohoConfig
+from commands.errors import AuthenticationFailed, ProviderStatusError, RateLimited
+from commands.http import HttpClient
+from storage import TokenStore
+
+__all__ = ["Grant", "TokenManager", "constant_contact_tokens", "zoho_tokens"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+EXPIRY_MARGIN = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An access token and what came with it."""
+
+    access_token: str
+    expires_at: datetime | None  # None: unknown, use until refused
+    api_domain: str | None = None  # Zoho: every API call goes to the domain the grant names
+
+    def __repr__(self) -> str:
+        return f"Grant(access_token=<redacted>, expires_at={self.expires_at!r})"
+
+
+class TokenManager:
+    """Single-flight, cached access token, as an ``Auth`` for :class:`ProviderSession`."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        scheme: str,
+        fetch: Callable[[], Grant] | None,
+        initial: Grant | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        if fetch is None and initial is None:
+            raise ValueError("a token manager needs a token or a way to fetch one")
+        self.provider = provider
+        self._scheme = scheme
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._grant = initial
+        self.refreshes = 0  # grants fetched by this process, for tests and logs
+
+    @property
+    def api_domain(self) -> str | None:
+        return self._grant.api_domain if self._grant else None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"{self._scheme} {self._current().access_token}"}
+
+    def refresh(self, rejected: Mapping[str, str]) -> bool:
+        """After a 401: fetch a new token unless another thread already replaced the refused one."""
+        if self._fetch is None:
+            return False
+        with self._lock:
+            current = self._grant
+            if current is not None and rejected.get("Authorization") != self._header(current):
+                return True  # someone refreshed while our request was in flight
+            self._grant = self._fetch_locked()
+            return True
+
+    def _current(self) -> Grant:
+        grant = self._grant
+        if grant is not None and self._fresh(grant):
+            return grant
+        with self._lock:
+            # Re-check under the lock: the thread before us may have refreshed.
+            grant = self._grant
+            if grant is not None and self._fresh(grant):
+                return grant
+            if self._fetch is None:
+                if grant is None:  # pragma: no cover - excluded by __init__
+                    raise AuthenticationFailed(self.provider, "no access token configured")
+                return grant  # a fixed token: use it until the provider refuses it
+            self._grant = self._fetch_locked()
+            return self._grant
+
+    def _fetch_locked(self) -> Grant:
+        assert self._fetch is not None
+        grant = self._fetch()
+        self.refreshes += 1
+        log.info("%s: new access token obtained", self.provider)
+        return grant
+
+    def _fresh(self, grant: Grant) -> bool:
+        return grant.expires_at is None or grant.expires_at - EXPIRY_MARGIN > self._clock()
+
+    def _header(self, grant: Grant) -> str:
+        return f"{self._scheme} {grant.access_token}"
+
+
+def zoho_tokens(
+    http: HttpClient, config: ZohoConfig, *, provider: str, clock: Clock = lambda: datetime.now(UTC)
+) -> TokenManager:
+    """Tokens for Zoho CRM or Bigin: a refresh-token grant against the configured server."""
+    initial = None
+    if config.access_token is not None:
+        initial = Grant(config.access_token.get_secret_value(), None, config.api_domain)
+    fetch = _zoho_fetch(http, config, provider, clock) if config.can_refresh else None
+    return TokenManager(
+        provider=provider, scheme="Zoho-oauthtoken", fetch=fetch, initial=initial, clock=clock
+    )
+
+
+def _zoho_fetch(
+    http: HttpClient, config: ZohoConfig, provider: str, clock: Clock
+) -> Callable[[], Grant]:
+    assert config.client_id and config.client_secret and config.refresh_token
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": config.client_id,
+        "client_secret": config.client_secret.get_secret_value(),
+        "refresh_token": config.refresh_token.get_secret_value(),
+    }
+    url = config.accounts_url.rstrip("/") + "/oauth/v2/token"
+
+    def fetch() -> Grant:
+        response = http.token_request(provider, url, form=form)
+        body = response.json()
+        body = body if isinstance(body, dict) else {}
+        if response.status_code == 400 and "too many" in str(body).lower():
+            raise RateLimited(
+                provider,
+                "Zoho refused a new access token: too many token requests in ten minutes; "
+                "try again in a few minutes",
+            )
+        # Zoho reports grant errors with HTTP 200 and an "error" field.
+        if not response.ok or "error" in body or "access_token" not in body:
+            code = str(body.get("error", response.status_code))
+            raise AuthenticationFailed(
+                provider, f"Zoho refused the refresh token ({code}); check the ZOHO_* settings"
+            )
+        expires_in = _seconds(body.get("expires_in"), default=3600)
+        return Grant(
+            access_token=str(body["access_token"]),
+            expires_at=clock() + timedelta(seconds=expires_in),
+            api_domain=str(body.get("api_domain") or config.api_domain),
+        )
+
+    return fetch
+
+
+def constant_contact_tokens(
+    http: HttpClient,
+    config: ConstantContactConfig,
+    tokens: TokenStore,
+    *,
+    provider: str = "constantcontact",
+    clock: Clock = lambda: datetime.now(UTC),
+) -> TokenManager:
+    """Tokens for Constant Contact, with rotated refresh tokens persisted before use."""
+    initial = None
+    if config.access_token is not None:
+        initial = Grant(config.access_token.get_secret_value(), None)
+    fetch = _cc_fetch(http, config, tokens, provider, clock) if config.can_refresh else None
+    return TokenManager(
+        provider=provider, scheme="Bearer", fetch=fetch, initial=initial, clock=clock
+    )
+
+
+def _fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def _cc_fetch(
+    http: HttpClient,
+    config: ConstantContactConfig,
+    tokens: TokenStore,
+    provider: str,
+    clock: Clock,
+) -> Callable[[], Grant]:
+    assert config.refresh_token and config.client_id and config.client_secret
+    configured = config.refresh_token.get_secret_value()
+    basic = (config.client_id, config.client_secret.get_secret_value())
+    # The stored (rotated) token descends from the configured one; when an admin
+    # configures a new refresh token, the stored lineage is obsolete.
+    lineage = _fingerprint(configured)
+
+    def current_refresh_token() -> str:
+        stored = tokens.load(provider)
+        if stored and stored.refresh_token and stored.extra.get("lineage") == lineage:
+            return stored.refresh_token
+        return configured
+
+    def fetch() -> Grant:
+        form = {"grant_type": "refresh_token", "refresh_token": current_refresh_token()}
+        response = http.token_request(provider, config.token_url, form=form, basic=basic)
+        body = response.json()
+        body = body if isinstance(body, dict) else {}
+        if not response.ok or "access_token" not in body:
+            code = str(body.get("error", response.status_code))
+            if response.status_code >= 500:
+                raise ProviderStatusError(
+                    provider, "token endpoint failed", status_code=response.status_code, code=code
+                )
+            raise AuthenticationFailed(
+                provider,
+                f"Constant Contact refused the refresh token ({code}); re-authorize the app "
+                "and set CONSTANT_CONTACT_REFRESH_TOKEN",
+            )
+        expires_at = clock() + timedelta(seconds=_seconds(body.get("expires_in"), default=86400))
+        new_refresh = body.get("refresh_token")
+        if new_refresh:
+            # Durable before use: a rotated refresh token is the only one that works now.
+            tokens.save(
+                provider,
+                refresh_token=str(new_refresh),
+                expires_at=expires_at,
+                extra={"lineage": lineage},
+            )
+        return Grant(access_token=str(body["access_token"]), expires_at=expires_at)
+
+    return fetch
+
+
+def _seconds(value: object, *, default: int) -> int:
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default

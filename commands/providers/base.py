@@ -1,0 +1,147 @@
+"""The Protocol every provider module implements, and the helpers they share."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, TypeVar
+
+from commands.actions import Action, ProviderName
+from commands.config import ProvidersConfig
+from commands.errors import AuthenticationFailed, ProviderError, QuotaExceeded
+from commands.http import HttpClient
+from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
+from storage import TokenStore
+
+__all__ = [
+    "BatchRunner",
+    "Provider",
+    "ProviderFactory",
+    "Wiring",
+    "chunked",
+    "failed_results",
+    "match_tags",
+    "no_progress",
+    "preview_from_current",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Provider(Protocol):
+    """One SaaS tool. Adding a sixth provider is one module implementing this and one registry line.
+
+    - ``preview`` reads, never writes: what each record has now and will have after.
+    - ``remove`` takes off the tags the confirmed ``preview`` showed, batched to the
+      provider's maximum, and reports every record's outcome; it raises only when
+      nothing could be attempted at all.
+    - ``undo`` puts back exactly what ``remove`` reported as removed.
+    """
+
+    name: ClassVar[ProviderName]
+    batch_size: ClassVar[int]
+
+    def preview(self, action: Action) -> Preview: ...
+
+    def remove(
+        self, action: Action, preview: Preview, progress: Progress
+    ) -> list[RecordResult]: ...
+
+    def undo(
+        self, action: Action, removed: Sequence[RecordResult], progress: Progress
+    ) -> list[RecordResult]: ...
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a provider module needs to build itself: config, the shared client, the token store."""
+
+    config: ProvidersConfig
+    http: HttpClient
+    tokens: TokenStore
+
+
+ProviderFactory = Callable[[Wiring], "Provider | None"]
+"""A module's ``build``: returns ``None`` when the provider is not configured."""
+
+
+def no_progress(done: int, total: int) -> None:
+    """A progress callback that ignores progress."""
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def match_tags(requested: Iterable[str], current: Iterable[str]) -> tuple[str, ...]:
+    """The record's own spelling of each requested tag it carries (names compare case-insensitively)."""
+    by_key = {tag.casefold(): tag for tag in current}
+    found: list[str] = []
+    for tag in requested:
+        hit = by_key.get(tag.casefold())
+        if hit is not None and hit not in found:
+            found.append(hit)
+    return tuple(found)
+
+
+def preview_from_current(
+    target: str, requested: Sequence[str], current: Sequence[str] | None
+) -> RecordPreview:
+    """Build a record's preview from its current tags (``None``: the record does not exist)."""
+    if current is None:
+        return RecordPreview(target=target, found=False)
+    removing = match_tags(requested, current)
+    gone = {t.casefold() for t in removing}
+    after = tuple(t for t in current if t.casefold() not in gone)
+    return RecordPreview(target=target, current=tuple(current), removing=removing, after=after)
+
+
+def failed_results(targets: Iterable[str], error: ProviderError) -> list[RecordResult]:
+    """Every target failed for the same reason (a whole batch refused)."""
+    code = getattr(error, "code", None) or type(error).__name__
+    return [
+        RecordResult(target=t, outcome=Outcome.FAILED, code=code, message=error.message)
+        for t in targets
+    ]
+
+
+class BatchRunner:
+    """Runs a job's batches, turning one batch's failure into that batch's failed records.
+
+    A failed batch does not stop the job, except when every later batch would
+    fail the same way: credentials refused or a daily quota spent.  Then the
+    remaining records are reported as failed with that reason, without calls.
+    """
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.total = total
+        self.done = 0
+        self._progress = progress
+        self._fatal: ProviderError | None = None
+
+    def run(
+        self, targets: Sequence[str], call: Callable[[], list[RecordResult]]
+    ) -> list[RecordResult]:
+        """Run one batch covering ``targets``; report progress; never raise a ProviderError."""
+        if self._fatal is not None:
+            results = failed_results(targets, self._fatal)
+        else:
+            try:
+                results = call()
+            except (AuthenticationFailed, QuotaExceeded) as exc:
+                self._fatal = exc
+                results = failed_results(targets, exc)
+            except ProviderError as exc:
+                log.warning("batch of %d failed: %s", len(targets), exc)
+                results = failed_results(targets, exc)
+        self.advance(len(targets))
+        return results
+
+    def advance(self, count: int) -> None:
+        self.done = min(self.total, self.done + count)
+        self._progress(self.done, self.total)

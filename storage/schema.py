@@ -1,0 +1,97 @@
+"""The schema, as an append-only list of numbered migrations.
+
+Each migration is a function run inside the one ``BEGIN IMMEDIATE`` of
+:func:`storage.db.migrate`, with its version recorded in ``schema_migrations``
+in the same transaction.  Never edit a migration that has shipped: add the
+next number.  A new store (the audit log, say) adds its tables as the next
+``Migration`` here and its verbs in its own module.
+
+Statuses and kinds are checked in Python, not with ``CHECK``: SQLite can only
+change a constraint by rebuilding the table, and new statuses are likely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # db.py imports this module to find MIGRATIONS
+    from storage.db import Database
+
+__all__ = ["MIGRATIONS", "Migration"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Schema version ``version``, brought about by ``apply``."""
+
+    version: int
+    name: str
+    apply: Callable[[Database], None]
+
+
+def _operations(db: Database) -> None:
+    # Ids, targets and tags are TEXT: record ids such as 554023000000793002 must
+    # never be coerced to numbers by column affinity.
+    db.execute(
+        """
+        CREATE TABLE operations (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            scope TEXT,
+            targets TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            status TEXT NOT NULL,
+            dry_run INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+            parent_id TEXT REFERENCES operations (id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX operations_requester ON operations (requester, created_at)")
+    db.execute("CREATE INDEX operations_parent ON operations (parent_id)")
+    # A rowid table (not WITHOUT ROWID): rowid is the insertion order of results.
+    db.execute(
+        """
+        CREATE TABLE results (
+            op_id TEXT NOT NULL REFERENCES operations (id),
+            target TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            removed TEXT NOT NULL,
+            remaining TEXT,
+            code TEXT,
+            message TEXT,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (op_id, target)
+        )
+        """
+    )
+    # Redundant with the primary key for lookups, but its entries are ordered by
+    # (op_id, rowid), so "results in insertion order" needs no sort.
+    db.execute("CREATE INDEX results_op ON results (op_id)")
+
+
+def _tokens(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE tokens (
+            provider TEXT PRIMARY KEY,
+            refresh_token TEXT,
+            access_token TEXT,
+            expires_at TEXT,
+            extra TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "operations and results", _operations),
+    Migration(2, "oauth tokens", _tokens),
+)
