@@ -50,8 +50,9 @@ def help_text(request: HelpRequest, enabled: Sequence[ProviderName]) -> str:
 
 
 def print_parse_error(console: Console, error: ParseError) -> None:
-    console.print(f"[red]Error:[/red] {escape(str(error))}")
-    console.print(f"Usage: {escape(error.usage)}", highlight=False)
+    # soft_wrap: one line per message however narrow the terminal, so scripts can read it.
+    console.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
+    console.print(f"Usage: {escape(error.usage)}", highlight=False, soft_wrap=True)
 
 
 def _tags(tags: Sequence[str] | None) -> str:

@@ -20,7 +20,7 @@ class ProviderName(StrEnum):
 
 
 class Operation(StrEnum):
-    """What an action does. ``DELETE_TAGS`` is Constant Contact's account-wide, irreversible delete."""
+    """What an action does. ``DELETE_TAGS``: Constant Contact's irreversible account-wide delete."""
 
     REMOVE = "remove"
     DELETE_TAGS = "delete-tags"

@@ -3,18 +3,18 @@
 Every error untag raises on purpose derives from :class:`UntagError`::
 
     UntagError
-    ├── ConfigError                 configuration missing or malformed (names the variable, never the value)
-    ├── ParseError                  command text not understood; carries the usage line and a suggestion
-    ├── AuthorizationDenied         this Slack user may not run this action
-    ├── OperationConflict           the operation was already run, cancelled or undone, or is not yours
-    ├── StorageError                the database could not be read or written
-    └── ProviderError               anything that went wrong talking to a provider (carries ``provider``)
-        ├── DryRunRefused           a request that is not a GET, refused in dry-run mode
-        ├── ProviderUnavailable     transport error, timeout, refused connection, 502/503/504
-        ├── RateLimited             429; carries ``retry_after`` in seconds when the provider said
-        │   └── QuotaExceeded       a daily quota is spent; never retried, carries ``resets_at``
-        ├── AuthenticationFailed    credentials refused, even after one token refresh
-        └── ProviderStatusError     any other non-2xx answer; carries ``status_code``, ``code``
+    ├── ConfigError             configuration missing or malformed (names the variable only)
+    ├── ParseError              command text not understood; carries usage and a suggestion
+    ├── AuthorizationDenied     this Slack user may not run this action
+    ├── OperationConflict       already run, cancelled or undone, or not yours
+    ├── StorageError            the database could not be read or written
+    └── ProviderError           anything that went wrong talking to a provider (``provider``)
+        ├── DryRunRefused       a request that is not a GET, refused in dry-run mode
+        ├── ProviderUnavailable transport error, timeout, refused connection, 502/503/504
+        ├── RateLimited         429; ``retry_after`` in seconds when the provider said
+        │   └── QuotaExceeded   a daily quota is spent; never retried; ``resets_at``
+        ├── AuthenticationFailed credentials refused, even after one token refresh
+        └── ProviderStatusError any other non-2xx answer; ``status_code``, ``code``
 
 ``ParseError`` is returned by the parser rather than raised, so that callers
 treat bad input as an ordinary answer; it is still an exception so that code

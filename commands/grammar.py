@@ -1,4 +1,4 @@
-"""The vocabulary of the command language: names, aliases, usage lines and the id, tag and link rules.
+"""The vocabulary of the command language: names, aliases, usage, and id, tag and link rules.
 
 Nothing here reads a whole command (that is :mod:`commands.parser`); these are
 the facts each step of parsing looks up, kept in one place so that help texts,
@@ -139,7 +139,7 @@ BIGIN_MODULES: tuple[str, ...] = (
 ALTA_ENTITY_TYPES: tuple[str, ...] = ("emailThread", "linkedinConversation")
 """Alta entity types, spelled as ``/tags/unassign`` wants them."""
 
-CC_CONTACTS_SCOPE = "contacts"
+_CC_CONTACTS_SCOPE = "contacts"
 _DELETE_TAGS_KEY = "deletetags"  # delete-tags, delete_tags, deletetags
 
 
@@ -156,9 +156,7 @@ def _module_aliases(modules: Iterable[str], extra: Mapping[str, str]) -> dict[st
 
 SCOPE_ALIASES: Mapping[ProviderName, Mapping[str, str]] = {
     # "Potentials" is Deals' old name and is still what Zoho's own links say.
-    ProviderName.ZOHO: _module_aliases(
-        ZOHO_MODULES, {"potentials": "Deals", "potential": "Deals"}
-    ),
+    ProviderName.ZOHO: _module_aliases(ZOHO_MODULES, {"potentials": "Deals", "potential": "Deals"}),
     # Bigin's UI says "Companies" and "Deals" where the API says Accounts and Pipelines.
     ProviderName.BIGIN: _module_aliases(
         BIGIN_MODULES,
@@ -175,7 +173,7 @@ SCOPE_ALIASES: Mapping[ProviderName, Mapping[str, str]] = {
         "linkedin": "linkedinConversation",
         "li": "linkedinConversation",
     },
-    ProviderName.CONSTANT_CONTACT: {"contacts": CC_CONTACTS_SCOPE, "contact": CC_CONTACTS_SCOPE},
+    ProviderName.CONSTANT_CONTACT: {"contacts": _CC_CONTACTS_SCOPE, "contact": _CC_CONTACTS_SCOPE},
 }
 """Scope words per provider, keyed by :func:`normalise_key`, mapped to the API name."""
 
@@ -188,7 +186,7 @@ def resolve_scope(provider: ProviderName, word: str) -> str | None:
 
 
 def is_delete_tags(word: str) -> bool:
-    """True for Constant Contact's account-wide ``delete-tags`` (also ``delete_tags``, ``deletetags``)."""
+    """True for Constant Contact's account-wide ``delete-tags`` (or ``delete_tags``)."""
     return normalise_key(word) == _DELETE_TAGS_KEY
 
 
@@ -219,9 +217,17 @@ def suggest_provider(word: str) -> str | None:
     return suggest(word, names)
 
 
+# Words that are not accepted (they would guess at the user's meaning) but
+# deserve a better suggestion than difflib's nearest spelling ("Campaigns").
+_SUGGESTION_ONLY: Mapping[ProviderName, Mapping[str, str]] = {
+    ProviderName.ZOHO: {"companies": "Accounts", "company": "Accounts"},
+    ProviderName.BIGIN: {"leads": "Contacts", "lead": "Contacts"},  # Bigin keeps leads as contacts
+}
+
+
 def suggest_scope(provider: ProviderName, word: str) -> str | None:
     """The module, entity type or Constant Contact scope closest to ``word``."""
-    names = dict(SCOPE_ALIASES.get(provider, {}))
+    names = {**SCOPE_ALIASES.get(provider, {}), **_SUGGESTION_ONLY.get(provider, {})}
     if provider is ProviderName.CONSTANT_CONTACT:
         names[_DELETE_TAGS_KEY] = "delete-tags"
     return suggest(word, names)
@@ -486,21 +492,24 @@ def recognise_record_url(text: str) -> RecordLink | None:
 
 
 def resolve_zoho_link_module(segment: str) -> str | None:
-    """The module a Zoho CRM link's ``tab/<segment>`` names (``Potentials`` → ``Deals``), or ``None``."""
+    """The module named by a Zoho CRM link's ``tab/<segment>`` (``Potentials`` → ``Deals``)."""
     return resolve_scope(ProviderName.ZOHO, segment)
 
 
 _NUMERIC_IDS = frozenset({ProviderName.ZOHO, ProviderName.BIGIN, ProviderName.FERNAND})
 # Loose on purpose: a mistyped uuid in the id list should be reported as a bad
-# id, not silently taken for a tag.
+# id rather than silently taken for a tag; nobody names a tag like that.
 _UUID_SHAPE = re.compile(r"(?=[0-9a-fA-F-]*-)[0-9a-fA-F-]{16,}")
 
 
 def looks_like_target(provider: ProviderName, text: str) -> bool:
-    """True when an (unquoted) word is shaped like a record id or link of ``provider``.
+    """True when an (unquoted) word reads as more record ids or links of ``provider``.
 
-    The parser keeps reading ids while words look like this; the first word
-    that does not starts the tags.  A tag that looks like an id must be quoted.
+    The parser keeps reading ids while words look like this, and the first word
+    that does not starts the tags.  For numeric ids that means a valid id
+    (``2024`` is a tag for Zoho, not a bad id); for uuids anything uuid-shaped;
+    anything shaped like a web address is read as a record link.  A tag that
+    looks like an id must therefore be quoted.
     """
     if text.startswith(","):
         return True  # "1 ,2": the comma continues the list
@@ -508,5 +517,5 @@ def looks_like_target(provider: ProviderName, text: str) -> bool:
     if looks_like_link(first):
         return True
     if provider in _NUMERIC_IDS:
-        return _DIGITS.fullmatch(first) is not None
+        return id_error(provider, first) is None
     return _UUID_SHAPE.fullmatch(first) is not None

@@ -33,6 +33,7 @@ from commands.grammar import (
     QUOTES,
     USAGE,
     ZOHO_ACTIVITY_MODULES,
+    RecordLink,
     canonical_id,
     id_error,
     is_delete_tags,
@@ -78,7 +79,9 @@ def _show(text: str, limit: int = _SHOWN) -> str:
     return "".join(shown)
 
 
-def _error(message: str, provider: ProviderName | None, suggestion: str | None = None) -> ParseError:
+def _error(
+    message: str, provider: ProviderName | None, suggestion: str | None = None
+) -> ParseError:
     """A ParseError with ``provider``'s usage line (the whole language's when ``None``)."""
     line = " ".join(message.split())  # one line, whatever slipped in
     if len(line) > _MAX_MESSAGE:
@@ -89,9 +92,10 @@ def _error(message: str, provider: ProviderName | None, suggestion: str | None =
 
 # --------------------------------------------------------------------------- Slack text
 
-# Slack wraps links it recognised as <url> or <url|label>.  Bounded repeats keep
-# the scan linear on hostile input full of unclosed "<http:".
-_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]{0,4000})(?:\|([^>]{0,4000}))?>", re.I)
+# Slack wraps links it recognised as <url> or <url|label>.  Typed angle brackets
+# arrive escaped, so a raw "<" inside is a new wrapper: stopping there keeps the
+# scan linear on hostile input full of unclosed "<http:".
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|<>\s]*)(?:\|([^<>]*))?>", re.I)
 _SLACK_ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 
@@ -137,9 +141,10 @@ class _UnterminatedQuote(Exception):
 
 
 _SPACE = re.compile(r"\s+")
-_BARE = re.compile(r"\S+")
 # A quote closes only where a word ends, so "Bob's list" needs no escaping.
-_CLOSERS = {opener: re.compile(f"[{re.escape(closers)}](?=\\s|\\Z)") for opener, closers in QUOTES.items()}
+_CLOSERS = {
+    opener: re.compile(f"[{re.escape(closers)}](?=\\s|\\Z)") for opener, closers in QUOTES.items()
+}
 
 
 def _split_words(text: str) -> list[_Word]:
@@ -149,16 +154,16 @@ def _split_words(text: str) -> list[_Word]:
     while position < len(text):
         closer = _CLOSERS.get(text[position])
         if closer is None:
-            bare = _BARE.match(text, position)
-            assert bare is not None  # text[position] is not whitespace
-            words.append(_Word(bare.group()))
-            position = bare.end()
+            space = _SPACE.search(text, position)
+            end = space.start() if space else len(text)
+            words.append(_Word(text[position:end]))
+            position = end
         else:
-            end = closer.search(text, position + 1)
-            if end is None:
+            closing = closer.search(text, position + 1)
+            if closing is None:
                 raise _UnterminatedQuote(text[position:])
-            words.append(_Word(text[position + 1 : end.start()], quoted=True))
-            position = end.end()
+            words.append(_Word(text[position + 1 : closing.start()], quoted=True))
+            position = closing.end()
         position = _skip_space(text, position)
     return words
 
@@ -171,13 +176,17 @@ def _skip_space(text: str, position: int) -> int:
 # --------------------------------------------------------------------------- the command
 
 
+# Text pasted from the console or a message may still start with the command.
+_SLASH_COMMAND = re.compile(r"\A\s*/untag(?=\s|\Z)", re.IGNORECASE)
+
+
 def _read(text: str) -> Action | HelpRequest:
     """Parse ``text``, raising ParseError; :func:`parse` is the non-raising wrapper."""
     if len(text) > MAX_TEXT_LENGTH:
         raise _error(
             f"the command is {len(text):,} characters long; the limit is {MAX_TEXT_LENGTH:,}", None
         )
-    text = _unslack(text)
+    text = _SLASH_COMMAND.sub("", _unslack(text), count=1)
     try:
         words = _split_words(text)
     except _UnterminatedQuote as problem:
@@ -185,8 +194,6 @@ def _read(text: str) -> Action | HelpRequest:
             f"unterminated quote: `{_show(problem.fragment)}` (close it with the same quote)",
             _provider_named_first(text),
         ) from None
-    if words and not words[0].quoted and words[0].text.lower() == "/untag":
-        words = words[1:]  # pasted with the slash command in front
     if not words:
         return HelpRequest()
     head, rest = words[0], words[1:]
@@ -215,7 +222,8 @@ def _read_provider(word: _Word) -> ProviderName:
     provider = resolve_provider(word.text)
     if provider is None:
         raise _error(
-            f"unknown provider `{_show(word.text)}`: use zoho, bigin, alta, fernand or constantcontact",
+            f"unknown provider `{_show(word.text)}`: "
+            "use zoho, bigin, alta, fernand or constantcontact",
             None,
             suggest_provider(word.text),
         )
@@ -228,12 +236,12 @@ def _read_zoho(words: Sequence[_Word]) -> Action:
 
 
 def _read_bigin(words: Sequence[_Word]) -> Action:
-    module, rest = _read_scope(ProviderName.BIGIN, words, "module (e.g. `Contacts`)")
+    module, rest = _read_scope(ProviderName.BIGIN, words)
     return _removal(ProviderName.BIGIN, module, rest)
 
 
 def _read_alta(words: Sequence[_Word]) -> Action:
-    entity, rest = _read_scope(ProviderName.ALTA, words, "entity type (emailThread or linkedinConversation)")
+    entity, rest = _read_scope(ProviderName.ALTA, words)
     return _removal(ProviderName.ALTA, entity, rest)
 
 
@@ -248,7 +256,7 @@ def _read_constant_contact(words: Sequence[_Word]) -> Action:
     if words and is_delete_tags(words[0].text):
         tags = _read_tags(provider, words[1:])
         return Action(provider=provider, operation=Operation.DELETE_TAGS, tags=tags)
-    scope, rest = _read_scope(provider, words, "scope (`contacts` or `delete-tags`)")
+    scope, rest = _read_scope(provider, words)
     return _removal(provider, scope, rest)
 
 
@@ -270,13 +278,21 @@ def _removal(provider: ProviderName, scope: str | None, words: Sequence[_Word]) 
 # --------------------------------------------------------------------------- scope
 
 
-def _read_scope(
-    provider: ProviderName, words: Sequence[_Word], what: str
-) -> tuple[str, Sequence[_Word]]:
+# What the scope word is called per provider, and what it may be.
+_SCOPE_NOUNS: Mapping[ProviderName, tuple[str, str]] = {
+    ProviderName.ZOHO: ("module", "e.g. `Leads`"),
+    ProviderName.BIGIN: ("module", "e.g. `Contacts`"),
+    ProviderName.ALTA: ("entity type", "emailThread or linkedinConversation"),
+    ProviderName.CONSTANT_CONTACT: ("scope", "`contacts` or `delete-tags`"),
+}
+
+
+def _read_scope(provider: ProviderName, words: Sequence[_Word]) -> tuple[str, Sequence[_Word]]:
     """The module or entity type, from one word or two (``Price Books``), and the words after it."""
+    noun, choices = _SCOPE_NOUNS[provider]
     name = DISPLAY_NAMES[provider]
     if not words:
-        raise _error(f"missing the {name} {what}", provider)
+        raise _error(f"missing the {name} {noun} ({choices})", provider)
     scope = resolve_scope(provider, words[0].text)
     if scope is not None:
         return scope, words[1:]
@@ -286,9 +302,9 @@ def _read_scope(
             return scope, words[2:]
     word = words[0].text
     if looks_like_target(provider, word):
-        raise _error(f"missing the {name} {what} before `{_show(word)}`", provider)
+        raise _error(f"missing the {name} {noun} ({choices}) before `{_show(word)}`", provider)
     raise _error(
-        f"unknown {name} {what.split(' (')[0]} `{_show(word)}`",
+        f"unknown {name} {noun} `{_show(word)}`",
         provider,
         suggest_scope(provider, word),
     )
@@ -300,7 +316,7 @@ def _read_zoho_module(words: Sequence[_Word]) -> tuple[str, Sequence[_Word]]:
         link = recognise_record_url(words[0].text.split(",", 1)[0])
         if link is not None and link.provider is ProviderName.ZOHO and link.module is not None:
             return _module_of_link(link.module), words
-    return _read_scope(ProviderName.ZOHO, words, "module (e.g. `Leads`)")
+    return _read_scope(ProviderName.ZOHO, words)
 
 
 def _module_of_link(segment: str) -> str:
@@ -355,28 +371,33 @@ def _read_target(provider: ProviderName, scope: str | None, piece: str) -> str:
     return canonical_id(provider, record_id)
 
 
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1] in "AEIOU" else f"a {name}"
+
+
 def _id_from_link(provider: ProviderName, scope: str | None, url: str) -> str:
     link = recognise_record_url(url)
     name = DISPLAY_NAMES[provider]
     if link is None:
         raise _error(f"`{_show(url)}` is not a {name} record link untag understands", provider)
     if link.provider is not provider:
-        raise _error(
-            f"`{_show(url)}` is a {DISPLAY_NAMES[link.provider]} link, not a {name} one", provider
-        )
+        other = DISPLAY_NAMES[link.provider]
+        raise _error(f"`{_show(url)}` is {_a(other)} link, not {_a(name)} one", provider)
     if link.module is not None and scope is not None:
-        _check_link_module(scope, link.module, url)
+        _check_link_module(scope, link)
     return link.record_id
 
 
-def _check_link_module(scope: str, segment: str, url: str) -> None:
+def _check_link_module(scope: str, link: RecordLink) -> None:
+    """Refuse a Zoho link to another module than the command's: the id would not be found."""
+    segment = link.module or ""
     if segment.lower() == "activities" and scope in ZOHO_ACTIVITY_MODULES:
         return  # Zoho links every activity through one tab
     module = resolve_zoho_link_module(segment)
     if module != scope:
-        shown = module or segment
         raise _error(
-            f"the link `{_show(url)}` is a {_show(shown)} record, but the command says {scope}",
+            f"the link to record `{_show(link.record_id)}` is in {_show(module or segment)}, "
+            f"but the command says {scope}",
             ProviderName.ZOHO,
             module,
         )
@@ -396,7 +417,8 @@ def _read_tags(
             tags.setdefault(tag.casefold(), tag)
     if not tags:
         hint = ""
-        if after_ids and looks_like_target(provider, after_ids[-1].text):
+        # "fernand 123 2024": the number was taken for a second id.
+        if len(after_ids) > 1 and not after_ids[-2].text.endswith(","):
             hint = ' (a tag that looks like an id must be quoted: "2024")'
         raise _error(f"no tags given: list the tags to remove{hint}", provider)
     return tuple(tags.values())

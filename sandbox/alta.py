@@ -47,7 +47,9 @@ class AltaStore:
         """Create or replace one entity."""
         self.add_entities(entity_type, [entity_id], tags)
 
-    def add_entities(self, entity_type: str, entity_ids: Iterable[str], tags: Iterable[str] = ()) -> None:
+    def add_entities(
+        self, entity_type: str, entity_ids: Iterable[str], tags: Iterable[str] = ()
+    ) -> None:
         """Create or replace many entities sharing the same tags."""
         if entity_type not in ENTITY_TYPES:
             raise ValueError(f"entity_type must be one of {ENTITY_TYPES}")
@@ -146,7 +148,9 @@ class AltaApi(ProviderApi):
             return None
         if creds.alta_account_id is None:
             return creds.alta_token
-        return creds.alta_account_id if req.header("x-account-id") == creds.alta_account_id else None
+        return (
+            creds.alta_account_id if req.header("x-account-id") == creds.alta_account_id else None
+        )
 
     def _throttled(self, result: WindowResult, now: float) -> Response:
         wait = result.seconds_to_reset(now)
@@ -158,7 +162,10 @@ class AltaApi(ProviderApi):
 
     def _route(self, req: Request) -> Response:
         segments = req.segments()
-        if req.method == "POST" and segments in (["v1", "tags", "unassign"], ["v1", "tags", "assign"]):
+        if req.method == "POST" and segments in (
+            ["v1", "tags", "unassign"],
+            ["v1", "tags", "assign"],
+        ):
             return self._tags(req, unassign=segments[2] == "unassign")
         return alta_error(404, "NotFound", f"Route {req.method} {req.path} not found")
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 
 class Clock:
-    """Real time source. Windows use ``monotonic``; epoch values in headers and bodies use ``time``."""
+    """Real time. Windows use ``monotonic``; epoch values in headers and bodies use ``time``."""
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards."""
@@ -27,7 +27,7 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock that only moves when told to, so tests can cross rate-limit windows without sleeping."""
+    """A clock that moves only when told to, so tests cross rate-limit windows without sleeping."""
 
     def __init__(self, start: float = 1_767_225_600.0) -> None:
         self._now = start
@@ -50,7 +50,7 @@ class ManualClock(Clock):
 
 @dataclass
 class Credentials:
-    """Secrets the simulators accept. The defaults are the demo credentials that ``Sandbox.env()`` exports."""
+    """Secrets the simulators accept; defaults are the demo credentials (see ``Sandbox.env``)."""
 
     alta_token: str = "alta-demo-token"
     alta_account_id: str | None = None
@@ -81,7 +81,7 @@ class Limits:
     zoho_tokens_per_10_min: int | None = 10
 
     def update(self, values: Mapping[str, Any]) -> None:
-        """Set the named limits; unknown names raise ``KeyError`` so typos are not silently ignored."""
+        """Set the named limits; unknown names raise ``KeyError`` so typos do not pass silently."""
         for name, value in values.items():
             if name not in self.__dataclass_fields__:
                 raise KeyError(name)
@@ -97,7 +97,7 @@ def active_limit(value: int | None) -> int | None:
 
 @dataclass(frozen=True)
 class Request:
-    """One request as a simulator sees it. ``path`` is relative to the provider prefix, still encoded."""
+    """A request as a simulator sees it; ``path`` is relative to the provider prefix, encoded."""
 
     method: str
     raw_path: str
@@ -120,7 +120,7 @@ class Request:
         return first_values(self.query)
 
     def raw_params(self) -> dict[str, str]:
-        """Query parameters with values left exactly as sent, for APIs that split before decoding."""
+        """Query parameters with values exactly as sent, for APIs that split before decoding."""
         found: dict[str, str] = {}
         for pair in self.query.split("&"):
             if not pair:

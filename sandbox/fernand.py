@@ -1,7 +1,8 @@
 """Fernand simulator: conversations, the tag catalogue, and detaching/attaching tags.
 
-Slugs follow the rule ``lowercase, every character outside [a-z0-9] becomes "-"`` with no collapsing,
-so ``"Needs Follow-up"`` has slug ``"needs-follow-up"``. Clients should read slugs from ``GET /tags``.
+Slugs follow the rule ``lowercase, every character outside [a-z0-9] becomes "-"`` with no
+collapsing, so ``"Needs Follow-up"`` has slug ``"needs-follow-up"``. Clients should read slugs from
+``GET /tags``.
 """
 
 from __future__ import annotations
@@ -87,7 +88,12 @@ class FernandStore:
         self._lock = threading.RLock()
 
     def add_tag(
-        self, name: str, *, tag_id: int | None = None, color: str | None = None, is_system: bool = False
+        self,
+        name: str,
+        *,
+        tag_id: int | None = None,
+        color: str | None = None,
+        is_system: bool = False,
     ) -> FernandTag:
         """The tag called ``name`` (matched like the API does), created if missing."""
         with self._lock:
@@ -111,7 +117,7 @@ class FernandStore:
         status: str = "OPENED",
         agent_id: int | None = None,
     ) -> None:
-        """Create or replace a conversation carrying tags by name (created in the catalogue if needed)."""
+        """Create or replace a conversation with tags by name (added to the catalogue if needed)."""
         with self._lock:
             tag_ids = list(dict.fromkeys(self.add_tag(name).id for name in tags))
             self._conversations[conversation_id] = Conversation(
@@ -136,7 +142,7 @@ class FernandStore:
             return [self._tags[i].name for i in self._conversations[conversation_id].tags]
 
     def find_tag(self, ref: str) -> FernandTag | None:
-        """A tag by exact slug or case-insensitive name, as ``DELETE .../tags/{tag}`` resolves it."""
+        """A tag by exact slug or case-insensitive name, as ``DELETE .../tags/{tag}`` finds it."""
         with self._lock:
             for tag in self._tags.values():
                 if tag.slug == ref:
@@ -156,7 +162,7 @@ class FernandStore:
             return conversation.to_json()
 
     def attach(self, conversation_id: int, name: str) -> dict[str, Any] | None:
-        """Add a tag by name, creating it if needed; the Tag object, or None if no such conversation."""
+        """Add a tag by name, creating it if needed; the Tag, or None if no such conversation."""
         with self._lock:
             conversation = self._conversations.get(conversation_id)
             if conversation is None:
@@ -247,8 +253,10 @@ class FernandApi(ProviderApi):
     def error(self, status: int, req: Request) -> Response:
         """Fernand's error body; a 429 carries the bucket's headers as if it were exhausted."""
         response = fernand_error(status)
-        _, limit = self._bucket(req)
-        if status == 429 and limit is not None:
+        if status == 429:
+            bucket, limit = self._bucket(req)
+            # An injected 429 still needs the headers a client sleeps on, even with limits off.
+            limit = limit or (20 if bucket == "reads" else 5)
             now = self._ctx.clock.monotonic()
             response.headers.update(self._rate_headers(WindowResult(False, limit, 0, now + 60), now))
         return response

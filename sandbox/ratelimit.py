@@ -28,8 +28,9 @@ class WindowResult:
 class SlidingWindow:
     """Counts hits per key over the last ``seconds``, by arrival time.
 
-    A hit at ``t`` stops counting at exactly ``t + seconds``, so a client that spaces its calls by the
-    window never sees a refusal. Refused hits are not counted: a throttled client is not punished twice.
+    A hit at ``t`` stops counting at exactly ``t + seconds``, so a client that spaces its calls by
+    the window never sees a refusal. Refused hits are not counted: a throttled client is not
+    punished twice.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -94,7 +95,7 @@ class InFlight:
 
     @contextmanager
     def enter(self, key: str, limit: int | None) -> Iterator[bool]:
-        """Yield whether the request fits under ``limit``; it counts as in flight only if it does."""
+        """Yield whether the request fits under ``limit``; only admitted ones count as in flight."""
         with self._lock:
             current = self._counts.get(key, 0)
             admitted = limit is None or current < limit

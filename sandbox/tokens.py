@@ -11,7 +11,7 @@ from sandbox.core import Clock
 class TokenRegistry:
     """Live access tokens per provider with their expiry, plus how many grants each provider made.
 
-    One registry serves both providers so that ``Sandbox.expire_tokens()`` reaches every token at once.
+    One registry serves both providers so ``Sandbox.expire_tokens()`` reaches every token at once.
     """
 
     def __init__(self, clock: Clock) -> None:

@@ -5,8 +5,8 @@ Differences between the two APIs that the simulator keeps:
 * CRM ``remove_tags`` takes a JSON body; Bigin takes ``ids`` and ``tag_names`` query parameters and
   ignores any body. Bigin splits the raw values on literal commas *before* percent-decoding, so
   ``%2C`` is part of a name and ``+`` is a space.
-* CRM action responses list remaining tags as ``{name, id, color_code}``; Bigin lists name strings and
-  has no ``locked_count``.
+* CRM action responses list remaining tags as ``{name, id, color_code}``; Bigin lists name strings
+  and has no ``locked_count``.
 * Tags are per module: each module has its own catalogue ``name -> id``.
 """
 
@@ -32,14 +32,39 @@ from sandbox.ratelimit import InFlight, SlidingWindow
 from sandbox.tokens import TokenRegistry
 
 CRM_MODULES = (
-    "Leads", "Accounts", "Contacts", "Deals", "Campaigns", "Tasks", "Cases", "Events", "Calls",
-    "Solutions", "Products", "Vendors", "Price_Books", "Quotes", "Sales_Orders", "Purchase_Orders",
+    "Leads",
+    "Accounts",
+    "Contacts",
+    "Deals",
+    "Campaigns",
+    "Tasks",
+    "Cases",
+    "Events",
+    "Calls",
+    "Solutions",
+    "Products",
+    "Vendors",
+    "Price_Books",
+    "Quotes",
+    "Sales_Orders",
+    "Purchase_Orders",
     "Invoices",
 )
 BIGIN_MODULES = ("Contacts", "Pipelines", "Accounts", "Products", "Tasks", "Events", "Calls")
 COLOR_CODES = (
-    "#57B1FD", "#879BFC", "#658BA8", "#FD87BD", "#969696", "#F48435", "#1DB9B4", "#E7A826",
-    "#63C57E", "#F17574", "#D297EE", "#A8C026", "#B88562",
+    "#57B1FD",
+    "#879BFC",
+    "#658BA8",
+    "#FD87BD",
+    "#969696",
+    "#F48435",
+    "#1DB9B4",
+    "#E7A826",
+    "#63C57E",
+    "#F17574",
+    "#D297EE",
+    "#A8C026",
+    "#B88562",
 )
 MAX_ACTION_IDS = 500
 MAX_GET_IDS = 100
@@ -196,12 +221,16 @@ class ZohoStore:
         """Undo ``lock``."""
         self.lock(module, record_id, locked=False)
 
-    def remove_tags(self, module: str, record_ids: Sequence[str], refs: Sequence[TagRef]) -> list[ItemResult]:
-        """Detach tags from each record; unknown tags are ignored, as Zoho reports them as success."""
+    def remove_tags(
+        self, module: str, record_ids: Sequence[str], refs: Sequence[TagRef]
+    ) -> list[ItemResult]:
+        """Detach tags from each record; unknown tags are ignored (Zoho reports success)."""
         with self._lock:
             doomed = {tag.id for ref in refs if (tag := self.find_tag(module, ref)) is not None}
-            return [self._apply(module, rid, lambda tags: [t for t in tags if t not in doomed])
-                    for rid in record_ids]
+            return [
+                self._apply(module, rid, lambda tags: [t for t in tags if t not in doomed])
+                for rid in record_ids
+            ]
 
     def add_tags(
         self, module: str, record_ids: Sequence[str], tag_ids: Sequence[str], *, over_write: bool
@@ -237,7 +266,7 @@ class ZohoStore:
             record = self._records[self._check(module)].get(record_id)
             if record is None:
                 return None
-            names = list(record.fields) + ["Tag"] if fields is None else fields
+            names = [*record.fields, "Tag"] if fields is None else fields
             out: dict[str, Any] = {"id": record.id}
             for name in names:
                 if name == "Tag":
@@ -288,15 +317,18 @@ def _tag_json(tag: ZohoTag, with_color: bool) -> dict[str, Any]:
     return out
 
 
-def zoho_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def zoho_error(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     """Zoho's top-level ``{code, details, message, status}`` error."""
     body = {"code": code, "details": details or {}, "message": message, "status": "error"}
     return json_response(status, body)
 
 
 def _missing(param: str) -> Response:
-    return zoho_error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                      {"param": param})
+    return zoho_error(
+        400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param": param}
+    )
 
 
 def _invalid(details: dict[str, Any], message: str = "invalid data") -> Response:
@@ -304,8 +336,12 @@ def _invalid(details: dict[str, Any], message: str = "invalid data") -> Response
 
 
 def _too_many(limit: int, param: str) -> Response:
-    return zoho_error(400, "LIMIT_EXCEEDED", f"you can give a maximum of {limit} {param} per request",
-                      {"maximum_length": limit, "api_name": param})
+    return zoho_error(
+        400,
+        "LIMIT_EXCEEDED",
+        f"you can give a maximum of {limit} {param} per request",
+        {"maximum_length": limit, "api_name": param},
+    )
 
 
 @dataclass(frozen=True)
@@ -338,7 +374,13 @@ class ZohoApi(ProviderApi):
     """HTTP behaviour of Zoho CRM (``/crm/v7``) or Bigin (``/bigin/v2``) over one store."""
 
     def __init__(
-        self, store: ZohoStore, ctx: Context, tokens: TokenRegistry, in_flight: InFlight, *, bigin: bool
+        self,
+        store: ZohoStore,
+        ctx: Context,
+        tokens: TokenRegistry,
+        in_flight: InFlight,
+        *,
+        bigin: bool,
     ) -> None:
         self.store = store
         self.bigin = bigin
@@ -349,7 +391,7 @@ class ZohoApi(ProviderApi):
 
     @contextmanager
     def admit(self, req: Request) -> Iterator[Response | None]:
-        """Refuse with TOO_MANY_REQUESTS while more than ``zoho_concurrency`` calls are in flight."""
+        """Refuse with TOO_MANY_REQUESTS when ``zoho_concurrency`` calls are already in flight."""
         limit = active_limit(self._ctx.limits.zoho_concurrency)
         with self._in_flight.enter(self.store.api, limit) as admitted:
             yield None if admitted else self.error(429, req)
@@ -368,8 +410,9 @@ class ZohoApi(ProviderApi):
         if route is None:
             return self.error(404, req)
         if req.method != route.method:
-            return zoho_error(400, "INVALID_REQUEST_METHOD",
-                              "The http request method type is not a valid one")
+            return zoho_error(
+                400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+            )
         if route.module not in self.store.modules:
             return _invalid_module()
         return self._dispatch(req, route)
@@ -421,13 +464,17 @@ class ZohoApi(ProviderApi):
             return _invalid({"api_name": "page"})
         all_ids = self.store.record_ids(module)
         chunk = all_ids[(page - 1) * per_page : page * per_page]
-        return self._records_page(module, chunk, fields, page=page, more=page * per_page < len(all_ids))
+        return self._records_page(
+            module, chunk, fields, page=page, more=page * per_page < len(all_ids)
+        )
 
     def _records_page(
         self, module: str, ids: list[str], fields: list[str], *, page: int, more: bool
     ) -> Response:
         color = not self.bigin
-        found = [r for i in ids if (r := self.store.record_json(module, i, fields, tag_color=color))]
+        found = [
+            r for i in ids if (r := self.store.record_json(module, i, fields, tag_color=color))
+        ]
         if not found:
             return Response(204)
         info = {"per_page": len(found), "count": len(found), "page": page, "more_records": more}
@@ -439,15 +486,18 @@ class ZohoApi(ProviderApi):
 
     def _settings_tags(self, req: Request) -> Response:
         if req.method != "GET":
-            return zoho_error(400, "INVALID_REQUEST_METHOD",
-                              "The http request method type is not a valid one")
+            return zoho_error(
+                400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+            )
         module = req.params().get("module")
         if not module:
             return _missing("module")
         if module not in self.store.modules:
             return _invalid_module()
         tags = [_tag_json(t, True) for t in self.store.catalogue(module)]
-        return json_response(200, {"tags": tags, "info": {"count": len(tags), "allowed_count": 200}})
+        return json_response(
+            200, {"tags": tags, "info": {"count": len(tags), "allowed_count": 200}}
+        )
 
     def _crm_remove(self, req: Request, route: _Route) -> Response:
         body = _json_object(req)
@@ -492,7 +542,9 @@ class ZohoApi(ProviderApi):
         results = self.store.add_tags(route.module, ids, tag_ids, over_write=over_write)
         return self._results(results, bulk=route.record_id is None and not self.bigin)
 
-    def _resolve_for_add(self, module: str, refs: list[TagRef], body: dict[str, Any]) -> list[str] | Response:
+    def _resolve_for_add(
+        self, module: str, refs: list[TagRef], body: dict[str, Any]
+    ) -> list[str] | Response:
         """Catalogue ids for the requested tags, creating unknown names as Zoho does."""
         items = body["tags"]
         ids: list[str] = []
@@ -506,8 +558,13 @@ class ZohoApi(ProviderApi):
                 continue
             name = ref.name or ""
             if len(name) > MAX_TAG_NAME:
-                return _invalid({"api_name": "name", "json_path": f"{path}.name",
-                                 "maximum_length": MAX_TAG_NAME})
+                return _invalid(
+                    {
+                        "api_name": "name",
+                        "json_path": f"{path}.name",
+                        "maximum_length": MAX_TAG_NAME,
+                    }
+                )
             color = items[index].get("color_code")
             if color is not None and color not in COLOR_CODES:
                 return _invalid({"api_name": "color_code", "json_path": f"{path}.color_code"})
@@ -526,14 +583,16 @@ class ZohoApi(ProviderApi):
     def _item(self, result: ItemResult) -> dict[str, Any]:
         details: dict[str, Any] = {"id": result.record_id}
         if result.code == "SUCCESS":
-            details["tags"] = [
-                t.name if self.bigin else _tag_json(t, True) for t in result.tags
-            ]
+            details["tags"] = [t.name if self.bigin else _tag_json(t, True) for t in result.tags]
         elif result.code == "LIMIT_EXCEEDED":
             details["limit"] = self.store.max_tags_per_record
         status = "success" if result.code == "SUCCESS" else "error"
-        return {"code": result.code, "details": details,
-                "message": _ITEM_MESSAGES[result.code], "status": status}
+        return {
+            "code": result.code,
+            "details": details,
+            "message": _ITEM_MESSAGES[result.code],
+            "status": status,
+        }
 
 
 def _invalid_module() -> Response:
@@ -571,8 +630,9 @@ def _body_ids(body: dict[str, Any]) -> list[str] | Response:
     for index, value in enumerate(ids):
         # Record ids exceed 2**53: a number here means the client already lost precision.
         if not isinstance(value, str):
-            return _invalid({"api_name": "ids", "json_path": f"$.ids[{index}]",
-                             "expected_data_type": "string"})
+            return _invalid(
+                {"api_name": "ids", "json_path": f"$.ids[{index}]", "expected_data_type": "string"}
+            )
     return [str(v) for v in ids]
 
 
@@ -593,7 +653,9 @@ class ZohoAccountsApi(ProviderApi):
     def handle(self, req: Request) -> Response:
         """Issue an access token, or answer Zoho's error (with HTTP 200, as Zoho does)."""
         if req.method != "POST" or req.path != "/oauth/v2/token":
-            return json_response(404, {"error": "invalid_request", "error_description": "not found"})
+            return json_response(
+                404, {"error": "invalid_request", "error_description": "not found"}
+            )
         params = {**req.params(), **first_values(req.body.decode("utf-8", "replace"))}
         creds = self._ctx.credentials
         if params.get("grant_type") != "refresh_token":
@@ -615,19 +677,24 @@ class ZohoAccountsApi(ProviderApi):
         token = f"1000.{self._ctx.ids.hex(32)}.{self._ctx.ids.hex(32)}"
         self._tokens.add("zoho", token, self.ttl)
         self._tokens.count_grant("zoho")
-        return json_response(200, {
-            "access_token": token,
-            "expires_in": int(self.ttl),
-            "api_domain": self._ctx.base_url() + "/zoho",
-            "token_type": "Bearer",
-            "scope": SCOPE,
-        })
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                "expires_in": int(self.ttl),
+                "api_domain": self._ctx.base_url() + "/zoho",
+                "token_type": "Bearer",
+                "scope": SCOPE,
+            },
+        )
 
     def error(self, status: int, req: Request) -> Response:
         """Token-endpoint errors; throttling is Zoho's 400 "Access Denied"."""
         if status in (400, 429):
             return _access_denied()
-        return json_response(status, {"error": "server_error" if status >= 500 else "invalid_client"})
+        return json_response(
+            status, {"error": "server_error" if status >= 500 else "invalid_client"}
+        )
 
     def expired(self, req: Request) -> Response:
         """A refresh token that stopped working looks like ``invalid_code``."""
@@ -635,9 +702,12 @@ class ZohoAccountsApi(ProviderApi):
 
 
 def _access_denied() -> Response:
-    return json_response(400, {
-        "error": "Access Denied",
-        "error_description": "You have made too many requests continuously. "
-        "Please try again after some time.",
-        "status": "failure",
-    })
+    return json_response(
+        400,
+        {
+            "error": "Access Denied",
+            "error_description": "You have made too many requests continuously. "
+            "Please try again after some time.",
+            "status": "failure",
+        },
+    )

@@ -8,6 +8,8 @@ threads, and build the stores on it::
     ops = OperationStore(db)
     op = ops.create(kind="remove", requester="U1", provider="zoho", scope="Leads",
                     targets=["554023000000793002"], tags=["Prime"])
+    ops.advance(op.id, to="previewed", expect={"requested"})
+    ...  # later, on submit (maybe twice, maybe in two processes):
     if ops.advance(op.id, to="running", expect={"previewed", "confirmed"}):
         ...  # this caller, and no other, executes the operation
 

@@ -79,7 +79,7 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def match_tags(requested: Iterable[str], current: Iterable[str]) -> tuple[str, ...]:
-    """The record's own spelling of each requested tag it carries (names compare case-insensitively)."""
+    """The record's own spelling of each requested tag it carries (case-insensitive match)."""
     by_key = {tag.casefold(): tag for tag in current}
     found: list[str] = []
     for tag in requested:

@@ -21,7 +21,6 @@ each activity removes only tags its contacts carry and every contact's
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from commands.config import ConstantContactConfig
 from commands.errors import (
     ConfigError,
     ProviderError,
+    ProviderStatusError,
     ProviderUnavailable,
     QuotaExceeded,
     RateLimited,
@@ -57,6 +57,7 @@ __all__ = [
     "TagCatalogue",
     "build",
     "classify_response",
+    "relative_to_base",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ MAX_TAGS_PER_TAGGING = 50  # TagAddRemoveContacts.tag_ids
 MAX_TAGS_PER_DELETE = 500  # TagIdList500Limit.tag_ids
 TAG_PAGE_SIZE = 500
 TERMINAL_STATES = frozenset({"completed", "cancelled", "failed", "timed_out"})
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 Sleeper = Callable[[float], None]
 Failure = tuple[str, str] | None
@@ -365,10 +365,11 @@ class ConstantContact:
         if action.is_account_wide:
             return self._delete_tags(preview, progress)
         targets = list(dict.fromkeys(action.targets))
+        records = {r.target: r for r in preview.records}
         results: dict[str, RecordResult] = {}
         groups: dict[tuple[str, ...], list[str]] = {}
         for target in targets:
-            record = preview.record(target)
+            record = records.get(target)
             if record is None or not record.found:
                 results[target] = RecordResult(target=target, outcome=Outcome.NOT_FOUND)
             elif not record.removing:
@@ -385,7 +386,7 @@ class ConstantContact:
             def removal(
                 target: str, failure: Failure, names: tuple[str, ...] = batch.tag_names
             ) -> RecordResult:
-                return _removal_result(target, names, preview.record(target), failure)
+                return _removal_result(target, names, records.get(target), failure)
 
             for result in self._run_tagging(
                 "/activities/contacts_taggings_remove", batch, ids, runner, progress, removal
@@ -514,9 +515,15 @@ class ConstantContact:
         self, endpoint: str, body: Mapping[str, Any], report: Callable[[float], None]
     ) -> Activity:
         """Start an activity and wait for it to finish (or for the polling cap)."""
-        activity = _parse_activity(self._body(self._session.post(endpoint, json=body)))
+        response = self._session.post(endpoint, json=body)
+        activity = _parse_activity(self._body(response))
         if not activity.activity_id:
-            raise ProviderUnavailable(PROVIDER, f"{endpoint} answered without an activity id")
+            raise ProviderStatusError(
+                PROVIDER,
+                f"POST {endpoint} answered without an activity id",
+                status_code=response.status_code,
+                code="no_activity_id",
+            )
         log.info("constantcontact: activity %s started (%s)", activity.activity_id, endpoint)
         return self._wait(activity, report)
 
@@ -644,8 +651,12 @@ def build(
     *,
     sleep: Sleeper = time.sleep,
     poll: PollPolicy = PollPolicy(),
+    clock: Clock = time.monotonic,
 ) -> ConstantContact | None:
-    """The Constant Contact provider, or ``None`` when it is not configured."""
+    """The Constant Contact provider, or ``None`` when it is not configured.
+
+    ``sleep``, ``poll`` and ``clock`` control activity polling (tests inject them).
+    """
     config = wiring.config.constant_contact
     if config is None:
         return None
@@ -660,7 +671,7 @@ def build(
         ),
         classify=classify_response(PROVIDER),
     )
-    return ConstantContact(session, sleep=sleep, poll=poll)
+    return ConstantContact(session, sleep=sleep, poll=poll, clock=clock)
 
 
 def _auth(wiring: Wiring, config: ConstantContactConfig) -> TokenManager:

@@ -21,7 +21,6 @@ conversation is gone.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,8 +41,6 @@ from commands.providers.base import BatchRunner, Wiring, preview_from_current
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 
 __all__ = ["MIN_RATE_LIMIT_WAIT", "FernandProvider", "build", "fernand_classifier", "tag_path"]
-
-log = logging.getLogger(__name__)
 
 MIN_RATE_LIMIT_WAIT = 0.5
 """Seconds waited at least after a 429, so a reset already due does not cause a tight loop."""

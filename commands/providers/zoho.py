@@ -115,7 +115,10 @@ class ZohoProvider:
         """Read each target's ``Tag`` field; a record Zoho does not return is not found."""
         module = module_of(action)
         current: dict[str, tuple[str, ...]] = {}
-        for ids in chunked(unique(action.targets), self.read_batch_size):
+        # Zoho record ids are all digits; anything else cannot exist, and one
+        # malformed id would make Zoho refuse the whole read of its batch.
+        readable = [t for t in unique(action.targets) if is_record_id(t)]
+        for ids in chunked(readable, self.read_batch_size):
             current.update(self._read_tags(module, ids))
         records = tuple(
             preview_from_current(t, action.tags, current.get(t)) for t in action.targets
@@ -313,6 +316,11 @@ def comma_query(values: Iterable[str]) -> str:
 
 def tag_objects(tags: Iterable[str]) -> list[dict[str, str]]:
     return [{"name": t} for t in tags]
+
+
+def is_record_id(value: str) -> bool:
+    """Whether ``value`` looks like a Zoho record id (ASCII digits)."""
+    return value.isascii() and value.isdigit()
 
 
 def unique(values: Iterable[str]) -> list[str]:
