@@ -214,6 +214,7 @@ class Untag:
             ]
         else:
             results = self._run(child.id, lambda: provider.undo(action, removed, progress))
+            results = _with_restored_tags(results, removed)
         report = self._complete(child.id, action, results)
         if not self.dry_run and report.operation.status == OpStatus.SUCCEEDED:
             with _storage():
@@ -311,6 +312,19 @@ def _dry_run_results(preview: Preview) -> list[RecordResult]:
                 )
             )
     return results
+
+
+def _with_restored_tags(
+    results: Sequence[RecordResult], removed: Sequence[RecordResult]
+) -> list[RecordResult]:
+    """Undo results name the tags put back: exactly what the original removal took off."""
+    taken = {r.target: r.removed for r in removed}
+    return [
+        r.model_copy(update={"removed": taken.get(r.target, ())})
+        if r.outcome is Outcome.RESTORED and not r.removed
+        else r
+        for r in results
+    ]
 
 
 def _new_result(result: RecordResult) -> NewResult:

@@ -258,7 +258,8 @@ class FernandApi(ProviderApi):
             # An injected 429 still needs the headers a client sleeps on, even with limits off.
             limit = limit or (20 if bucket == "reads" else 5)
             now = self._ctx.clock.monotonic()
-            response.headers.update(self._rate_headers(WindowResult(False, limit, 0, now + 60), now))
+            exhausted = WindowResult(False, limit, 0, now + 60.0)
+            response.headers.update(self._rate_headers(exhausted, now))
         return response
 
     def _bucket(self, req: Request) -> tuple[str, int | None]:

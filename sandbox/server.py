@@ -149,7 +149,7 @@ class Sandbox:
             server = self._bind()
             self._thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.02},
                 name=f"sandbox-{server.server_port}",
                 daemon=True,
             )
@@ -195,6 +195,11 @@ class Sandbox:
         self.stop()
 
     # -- addresses -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is bound and serving."""
+        return self._server is not None
 
     @property
     def url(self) -> str:

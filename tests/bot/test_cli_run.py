@@ -81,7 +81,9 @@ def test_zoho_crm_remove_and_undo(sandbox: Sandbox, env: dict[str, str]) -> None
 
     sandbox.clear_requests()
     undo = untag_json("undo", env)
-    assert [(r["target"], r["outcome"]) for r in undo["results"]] == [(lead, "restored")]
+    assert [(r["target"], r["outcome"], r["removed"]) for r in undo["results"]] == [
+        (lead, "restored", ["Prime"])
+    ]
     [add] = writes(sandbox, "zoho")
     assert (add.method, add.path) == ("POST", "/crm/v7/Leads/actions/add_tags")
     assert add.json() == {"tags": [{"name": "Prime"}], "ids": [lead], "over_write": False}

@@ -1,4 +1,4 @@
-"""Fixtures: sandboxes on free loopback ports, stopped after each test, and httpx clients for them."""
+"""Fixtures: sandboxes on free loopback ports, stopped after each test, and httpx clients."""
 
 from __future__ import annotations
 
@@ -56,13 +56,18 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def sb(make_sandbox: MakeSandbox) -> Sandbox:
-    """A demo sandbox without rate limits, so behaviour tests can make as many calls as they need."""
+    """A demo sandbox without rate limits, so behaviour tests can make as many calls as needed."""
     return make_sandbox()
+
+
+def http(sb: Sandbox, **options: Any) -> httpx.Client:
+    """A client for ``sb``; verify=False skips building a TLS context (40 ms) never used."""
+    return httpx.Client(base_url=sb.url, timeout=5.0, verify=False, **options)
 
 
 @pytest.fixture
 def client(sb: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sb.url, timeout=5.0) as c:
+    with http(sb) as c:
         yield c
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
 from sandbox import Credentials, ManualClock, Sandbox
 
-from .conftest import ALTA_AUTH, MakeSandbox
+from .conftest import ALTA_AUTH, MakeSandbox, http
 
 THREAD = "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10"
 LINKEDIN = "7d1e4c2a-9b3f-4a56-8e7d-1f2a3b4c5d6e"
@@ -28,7 +30,10 @@ def test_unassign_then_assign_round_trip(sb: Sandbox, client: httpx.Client) -> N
 def test_unassign_absent_tag_is_idempotent(sb: Sandbox, client: httpx.Client) -> None:
     payload = body(["Warm", "Never There"], LINKEDIN, "linkedinConversation")
     for _ in range(2):
-        assert client.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=payload).status_code == 200
+        assert (
+            client.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=payload).status_code
+            == 200
+        )
     assert sb.state.alta.tags_of(LINKEDIN) == []
 
 
@@ -49,12 +54,18 @@ def test_auth_refused(client: httpx.Client, headers: dict[str, str]) -> None:
 
 def test_account_id_required_when_configured(make_sandbox: MakeSandbox) -> None:
     sb = make_sandbox(credentials=Credentials(alta_account_id="acct-7"))
-    with httpx.Client(base_url=sb.url) as c:
+    with http(sb) as c:
         missing = c.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=body(["Hot Lead"]))
-        wrong = c.post("/alta/v1/tags/unassign", headers={**ALTA_AUTH, "x-account-id": "acct-8"},
-                       json=body(["Hot Lead"]))
-        ok = c.post("/alta/v1/tags/unassign", headers={**ALTA_AUTH, "x-account-id": "acct-7"},
-                    json=body(["Hot Lead"]))
+        wrong = c.post(
+            "/alta/v1/tags/unassign",
+            headers={**ALTA_AUTH, "x-account-id": "acct-8"},
+            json=body(["Hot Lead"]),
+        )
+        ok = c.post(
+            "/alta/v1/tags/unassign",
+            headers={**ALTA_AUTH, "x-account-id": "acct-7"},
+            json=body(["Hot Lead"]),
+        )
     assert (missing.status_code, wrong.status_code, ok.status_code) == (401, 401, 200)
     assert sb.env()["ALTA_ACCOUNT_ID"] == "acct-7"
 
@@ -99,7 +110,7 @@ def test_unknown_route_is_not_found(client: httpx.Client) -> None:
 
 def test_rate_limit_slides_per_minute(make_sandbox: MakeSandbox, clock: ManualClock) -> None:
     sb = make_sandbox(clock=clock, limits={"alta_per_minute": 4})
-    with httpx.Client(base_url=sb.url) as c:
+    with http(sb) as c:
 
         def call() -> httpx.Response:
             return c.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=body(["x"]))
@@ -127,3 +138,25 @@ def test_rate_limit_slides_per_minute(make_sandbox: MakeSandbox, clock: ManualCl
 
         clock.advance(30)  # the two hits at t=0 leave the window exactly now
         assert [call().status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_limit_is_exact_under_concurrency(make_sandbox: MakeSandbox, clock: ManualClock) -> None:
+    sb = make_sandbox(clock=clock, limits={"alta_per_minute": 50})
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with http(sb) as c:
+            for _ in range(10):
+                code = c.post(
+                    "/alta/v1/tags/unassign", headers=ALTA_AUTH, json=body(["x"])
+                ).status_code
+                with lock:
+                    statuses.append(code)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 50 + [429] * 30

@@ -19,15 +19,28 @@ def auth(client: httpx.Client) -> dict[str, str]:
 def test_remove_splits_raw_query_on_commas(
     sb: Sandbox, client: httpx.Client, auth: dict[str, str]
 ) -> None:
-    r = client.post(f"{REMOVE}?ids={CONTACT_A},{CONTACT_B}&tag_names=Hot%20Deal,In%20Progress",
-                    headers=auth, json={"tags": [{"name": "From Email"}]})  # the body is ignored
+    r = client.post(
+        f"{REMOVE}?ids={CONTACT_A},{CONTACT_B}&tag_names=Hot%20Deal,In%20Progress",
+        headers=auth,
+        json={"tags": [{"name": "From Email"}]},
+    )  # the body is ignored
     assert r.status_code == 200
-    assert r.json() == {"data": [
-        {"code": "SUCCESS", "details": {"id": CONTACT_A, "tags": ["From Email"]},
-         "message": "tags updated successfully", "status": "success"},
-        {"code": "SUCCESS", "details": {"id": CONTACT_B, "tags": ["From Webforms", "Negotiation"]},
-         "message": "tags updated successfully", "status": "success"},
-    ]}
+    assert r.json() == {
+        "data": [
+            {
+                "code": "SUCCESS",
+                "details": {"id": CONTACT_A, "tags": ["From Email"]},
+                "message": "tags updated successfully",
+                "status": "success",
+            },
+            {
+                "code": "SUCCESS",
+                "details": {"id": CONTACT_B, "tags": ["From Webforms", "Negotiation"]},
+                "message": "tags updated successfully",
+                "status": "success",
+            },
+        ]
+    }
     assert sb.state.bigin.tags_of("Contacts", CONTACT_A) == ["From Email"]
     recorded = sb.requests[-1]
     assert recorded.provider == "bigin"
@@ -51,8 +64,9 @@ def test_plus_decodes_to_space(sb: Sandbox, client: httpx.Client, auth: dict[str
 
 
 def test_single_record_form(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) -> None:
-    r = client.post(f"/zoho/bigin/v2/Accounts/{COMPANY}/actions/remove_tags?tag_names=Partner",
-                    headers=auth)
+    r = client.post(
+        f"/zoho/bigin/v2/Accounts/{COMPANY}/actions/remove_tags?tag_names=Partner", headers=auth
+    )
     assert r.status_code == 200
     assert r.json()["data"][0]["details"] == {"id": COMPANY, "tags": ["Hot Deal"]}
     assert sb.state.bigin.tags_of("Accounts", COMPANY) == ["Hot Deal"]
@@ -83,20 +97,35 @@ def test_more_than_500_ids(client: httpx.Client, auth: dict[str, str]) -> None:
 
 def test_add_tags_round_trip(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) -> None:
     client.post(f"{REMOVE}?ids={CONTACT_A}&tag_names=Hot%20Deal", headers=auth)
-    r = client.post("/zoho/bigin/v2/Contacts/actions/add_tags", headers=auth,
-                    json={"tags": [{"name": "Hot Deal"}], "ids": [CONTACT_A], "over_write": False})
+    r = client.post(
+        "/zoho/bigin/v2/Contacts/actions/add_tags",
+        headers=auth,
+        json={"tags": [{"name": "Hot Deal"}], "ids": [CONTACT_A], "over_write": False},
+    )
     assert r.status_code == 200
-    assert r.json() == {"data": [{"code": "SUCCESS", "details": {
-        "id": CONTACT_A, "tags": ["From Email", "In Progress", "Hot Deal"]},
-        "message": "tags updated successfully", "status": "success"}]}
-    assert sb.state.bigin.tags_of("Contacts", CONTACT_A) == ["From Email", "In Progress", "Hot Deal"]
+    assert r.json() == {
+        "data": [
+            {
+                "code": "SUCCESS",
+                "details": {"id": CONTACT_A, "tags": ["From Email", "In Progress", "Hot Deal"]},
+                "message": "tags updated successfully",
+                "status": "success",
+            }
+        ]
+    }
+    assert sb.state.bigin.tags_of("Contacts", CONTACT_A) == [
+        "From Email",
+        "In Progress",
+        "Hot Deal",
+    ]
 
 
 def test_records_carry_tag_without_color(client: httpx.Client, auth: dict[str, str]) -> None:
     record = client.get(f"/zoho/bigin/v2/Contacts/{CONTACT_B}", headers=auth).json()["data"][0]
     assert [set(t) for t in record["Tag"]] == [{"name", "id"}, {"name", "id"}]
-    listed = client.get("/zoho/bigin/v2/Contacts", headers=auth,
-                        params={"ids": CONTACT_B, "fields": "Tag"}).json()
+    listed = client.get(
+        "/zoho/bigin/v2/Contacts", headers=auth, params={"ids": CONTACT_B, "fields": "Tag"}
+    ).json()
     assert listed["data"] == [{"id": CONTACT_B, "Tag": record["Tag"]}]
 
 

@@ -25,8 +25,10 @@ def test_requests_listing_and_clearing(sb: Sandbox, client: httpx.Client) -> Non
 
 
 def test_faults_over_http(sb: Sandbox, client: httpx.Client) -> None:
-    r = client.post("/_sandbox/faults", json={"provider": "fernand", "kind": "status", "status": 500,
-                                              "count": 1})
+    r = client.post(
+        "/_sandbox/faults",
+        json={"provider": "fernand", "kind": "status", "status": 500, "count": 1},
+    )
     assert r.status_code == 200
     assert client.get("/_sandbox/faults").json()[0]["remaining"] == 1
     assert client.get("/fernand/tags", headers=FERNAND_AUTH).status_code == 500
@@ -46,37 +48,66 @@ def test_expire_tokens_over_http(client: httpx.Client) -> None:
 
 def test_seed_and_state(sb: Sandbox, client: httpx.Client) -> None:
     seeds = [
-        {"provider": "zoho", "module": "Deals", "ids": ["554023000000990001"], "tags": ["Big"],
-         "locked": True},
-        {"provider": "bigin", "module": "Pipelines", "ids": ["2445013000000990001"], "tags": ["Q4"]},
+        {
+            "provider": "zoho",
+            "module": "Deals",
+            "ids": ["554023000000990001"],
+            "tags": ["Big"],
+            "locked": True,
+        },
+        {
+            "provider": "bigin",
+            "module": "Pipelines",
+            "ids": ["2445013000000990001"],
+            "tags": ["Q4"],
+        },
         {"provider": "fernand", "ids": [777], "tags": ["vip"]},
-        {"provider": "alta", "entity_type": "emailThread",
-         "ids": ["11111111-2222-4333-8444-555555555555"], "tags": ["Cold"]},
+        {
+            "provider": "alta",
+            "entity_type": "emailThread",
+            "ids": ["11111111-2222-4333-8444-555555555555"],
+            "tags": ["Cold"],
+        },
     ]
     for payload in seeds:
         assert client.post("/_sandbox/seed", json=payload).json() == {"ok": True, "seeded": 1}
-    cc = client.post("/_sandbox/seed", json={"provider": "constantcontact",
-                                             "ids": ["cafe0000-0000-0000-0000-000000000000"],
-                                             "tags": ["VIP", "Brand New"]}).json()
+    cc = client.post(
+        "/_sandbox/seed",
+        json={
+            "provider": "constantcontact",
+            "ids": ["cafe0000-0000-0000-0000-000000000000"],
+            "tags": ["VIP", "Brand New"],
+        },
+    ).json()
     assert cc["tag_ids"]["VIP"] == "c6915956-fde3-4081-977e-c3b8d1b068a7"
 
     state = client.get("/_sandbox/state").json()
-    assert state["zoho"]["Deals"]["records"]["554023000000990001"] == {"tags": ["Big"], "locked": True}
+    assert state["zoho"]["Deals"]["records"]["554023000000990001"] == {
+        "tags": ["Big"],
+        "locked": True,
+    }
     assert state["bigin"]["Pipelines"]["records"]["2445013000000990001"]["tags"] == ["Q4"]
     assert state["fernand"]["conversations"]["777"]["tags"] == [sb.state.fernand.add_tag("vip").id]
     assert state["alta"]["entities"]["11111111-2222-4333-8444-555555555555"]["tags"] == ["Cold"]
     assert state["constantcontact"]["contacts"]["cafe0000-0000-0000-0000-000000000000"]["tags"] == [
-        "VIP", "Brand New"]
+        "VIP",
+        "Brand New",
+    ]
     assert client.post("/_sandbox/seed", json={"provider": "myspace", "ids": []}).status_code == 400
 
 
 def test_limits_and_token_counts(sb: Sandbox, client: httpx.Client) -> None:
     r = client.post("/_sandbox/limits", json={"alta_per_minute": 1})
     assert r.json()["alta_per_minute"] == 1 and sb.limits.alta_per_minute == 1
-    body = {"entityId": "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10", "entityType": "emailThread",
-            "tags": ["x"]}
-    codes = [client.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=body).status_code
-             for _ in range(2)]
+    body = {
+        "entityId": "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10",
+        "entityType": "emailThread",
+        "tags": ["x"],
+    }
+    codes = [
+        client.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json=body).status_code
+        for _ in range(2)
+    ]
     assert codes == [200, 429]
     assert client.post("/_sandbox/limits", json={"alta_per_mnute": 1}).status_code == 400
     zoho_headers(client)

@@ -7,10 +7,14 @@ import pytest
 
 from sandbox import Fault, Sandbox
 
-from .conftest import ALTA_AUTH, CC_AUTH, FERNAND_AUTH, MakeSandbox, zoho_headers
+from .conftest import ALTA_AUTH, CC_AUTH, FERNAND_AUTH, MakeSandbox, http, zoho_headers
 
-ALTA_BODY = {"entityId": "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10", "entityType": "emailThread",
-             "tags": ["Hot Lead"]}
+THREAD = "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10"
+ALTA_BODY = {
+    "entityId": THREAD,
+    "entityType": "emailThread",
+    "tags": ["Hot Lead"],
+}
 
 
 def alta(client: httpx.Client) -> httpx.Response:
@@ -27,7 +31,7 @@ def test_status_fault_uses_provider_shape(sb: Sandbox, client: httpx.Client) -> 
     assert fernand(client).json()["error"] == "service_unavailable"
     cc = client.get("/cc/v3/contact_tags", headers=CC_AUTH)
     assert (cc.status_code, cc.json()[0]["error_key"]) == (503, "service_unavailable")
-    assert sb.state.alta.tags_of(ALTA_BODY["entityId"]) == ["Hot Lead", "Follow Up"]  # type: ignore[arg-type]
+    assert sb.state.alta.tags_of(THREAD) == ["Hot Lead", "Follow Up"]
     assert [r.status for r in sb.requests] == [503, 503, 503]
 
 
@@ -69,7 +73,7 @@ def test_probability_is_reproducible_with_seed(make_sandbox: MakeSandbox) -> Non
     for _ in range(2):
         sb = make_sandbox(seed=42)
         sb.add_fault(Fault(provider="fernand", kind="status", status=500, probability=0.5))
-        with httpx.Client(base_url=sb.url) as c:
+        with http(sb) as c:
             patterns.append([fernand(c).status_code for _ in range(30)])
     assert patterns[0] == patterns[1]
     assert 0 < patterns[0].count(500) < 30
@@ -89,8 +93,10 @@ def test_filters(sb: Sandbox, client: httpx.Client) -> None:
     r = client.delete("/fernand/conversations/12345/tags/urgent", headers=FERNAND_AUTH)
     assert r.status_code == 500
     sb.clear_faults()
-    assert client.delete("/fernand/conversations/12345/tags/urgent",
-                         headers=FERNAND_AUTH).status_code == 200
+    assert (
+        client.delete("/fernand/conversations/12345/tags/urgent", headers=FERNAND_AUTH).status_code
+        == 200
+    )
 
 
 def test_expire_token_fault(sb: Sandbox, client: httpx.Client) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from sandbox import ManualClock, Sandbox
 
-from .conftest import FERNAND_AUTH, MakeSandbox
+from .conftest import FERNAND_AUTH, MakeSandbox, http
 
 
 def test_get_conversation_matches_documented_shape(client: httpx.Client) -> None:
@@ -32,8 +32,12 @@ def test_catalogue_lists_tags_with_slugs_and_counts(client: httpx.Client) -> Non
     tags = {t["name"]: t for t in client.get("/fernand/tags", headers=FERNAND_AUTH).json()}
     assert tags["VIP Customer"]["slug"] == "vip-customer"
     assert tags["Needs Follow-up"] == {
-        "id": 7, "slug": "needs-follow-up", "name": "Needs Follow-up", "color": "#F76B15",
-        "count_conversations": 1, "is_system": False,
+        "id": 7,
+        "slug": "needs-follow-up",
+        "name": "Needs Follow-up",
+        "color": "#F76B15",
+        "count_conversations": 1,
+        "is_system": False,
     }
     assert tags["billing"]["count_conversations"] == 2
 
@@ -64,15 +68,24 @@ def test_delete_absent_tag_is_a_no_op(sb: Sandbox, client: httpx.Client) -> None
 
 def test_add_restores_and_creates(sb: Sandbox, client: httpx.Client) -> None:
     client.delete("/fernand/conversations/12345/tags/urgent", headers=FERNAND_AUTH)
-    r = client.post("/fernand/conversations/12345/tags", headers=FERNAND_AUTH, json={"name": "urgent"})
+    r = client.post(
+        "/fernand/conversations/12345/tags", headers=FERNAND_AUTH, json={"name": "urgent"}
+    )
     assert r.status_code == 200
     assert r.json()["id"] == 12
     assert sb.state.fernand.tags_of(12345) == ["VIP Customer", "billing", "urgent"]
 
-    r = client.post("/fernand/conversations/12346/tags", headers=FERNAND_AUTH,
-                    json={"name": "Refund Q&A"})
-    assert r.json() == {"id": 13, "slug": "refund-q-a", "name": "Refund Q&A", "color": r.json()["color"],
-                        "count_conversations": 1, "is_system": False}
+    r = client.post(
+        "/fernand/conversations/12346/tags", headers=FERNAND_AUTH, json={"name": "Refund Q&A"}
+    )
+    assert r.json() == {
+        "id": 13,
+        "slug": "refund-q-a",
+        "name": "Refund Q&A",
+        "color": r.json()["color"],
+        "count_conversations": 1,
+        "is_system": False,
+    }
     assert sb.state.fernand.tags_of(12346) == ["billing", "Refund Q&A"]
 
 
@@ -114,10 +127,11 @@ def test_auth_refused(client: httpx.Client) -> None:
 def test_rate_limits_per_bucket_with_epoch_reset(
     make_sandbox: MakeSandbox, clock: ManualClock
 ) -> None:
-    sb = make_sandbox(clock=clock, limits={"fernand_writes_per_minute": 2,
-                                           "fernand_reads_per_minute": 3})
+    sb = make_sandbox(
+        clock=clock, limits={"fernand_writes_per_minute": 2, "fernand_reads_per_minute": 3}
+    )
     reset = str(math.ceil(clock.time() + 60))
-    with httpx.Client(base_url=sb.url, headers=FERNAND_AUTH) as c:
+    with http(sb, headers=FERNAND_AUTH) as c:
         writes = [c.delete("/fernand/conversations/12345/tags/urgent") for _ in range(3)]
         assert [w.status_code for w in writes] == [200, 200, 429]
         assert [w.headers["X-RateLimit-Remaining"] for w in writes] == ["1", "0", "0"]
@@ -128,7 +142,10 @@ def test_rate_limits_per_bucket_with_epoch_reset(
 
         read = c.get("/fernand/conversations/404")  # reads have their own bucket; 404s count too
         assert read.status_code == 404
-        assert (read.headers["X-RateLimit-Limit"], read.headers["X-RateLimit-Remaining"]) == ("3", "2")
+        assert (read.headers["X-RateLimit-Limit"], read.headers["X-RateLimit-Remaining"]) == (
+            "3",
+            "2",
+        )
 
         clock.advance(60)
         again = c.delete("/fernand/conversations/12345/tags/urgent")

@@ -7,10 +7,13 @@ import pytest
 
 from sandbox import Fault, ManualClock, Sandbox
 
-from .conftest import MakeSandbox, wait_until, zoho_headers
+from .conftest import MakeSandbox, http, wait_until, zoho_headers
 
 LEAD_A, LEAD_B, LEAD_C, LOCKED = (
-    "554023000000793002", "554023000000792001", "554023000000791003", "554023000000799009",
+    "554023000000793002",
+    "554023000000792001",
+    "554023000000791003",
+    "554023000000799009",
 )
 REMOVE = "/zoho/crm/v7/Leads/actions/remove_tags"
 ADD = "/zoho/crm/v7/Leads/actions/add_tags"
@@ -29,13 +32,33 @@ def test_bulk_remove_reproduces_documented_sample(
     assert r.status_code == 200
     assert r.json() == {
         "data": [
-            {"code": "SUCCESS", "details": {"id": LEAD_A, "tags": [
-                {"name": "Nurture", "id": "554023000002555018", "color_code": "#57B1FD"}]},
-             "message": "tags updated successfully", "status": "success"},
-            {"code": "SUCCESS", "details": {"id": LEAD_B, "tags": [
-                {"name": "Nurturing Lead", "id": "554023000002172011", "color_code": "#57B1FD"},
-                {"name": "web", "id": "554023000001180007", "color_code": None}]},
-             "message": "tags updated successfully", "status": "success"},
+            {
+                "code": "SUCCESS",
+                "details": {
+                    "id": LEAD_A,
+                    "tags": [
+                        {"name": "Nurture", "id": "554023000002555018", "color_code": "#57B1FD"}
+                    ],
+                },
+                "message": "tags updated successfully",
+                "status": "success",
+            },
+            {
+                "code": "SUCCESS",
+                "details": {
+                    "id": LEAD_B,
+                    "tags": [
+                        {
+                            "name": "Nurturing Lead",
+                            "id": "554023000002172011",
+                            "color_code": "#57B1FD",
+                        },
+                        {"name": "web", "id": "554023000001180007", "color_code": None},
+                    ],
+                },
+                "message": "tags updated successfully",
+                "status": "success",
+            },
         ],
         "locked_count": "0",
     }
@@ -45,8 +68,11 @@ def test_bulk_remove_reproduces_documented_sample(
 def test_single_record_remove_has_no_locked_count(
     sb: Sandbox, client: httpx.Client, auth: dict[str, str]
 ) -> None:
-    r = client.post(f"/zoho/crm/v7/Leads/{LEAD_B}/actions/remove_tags", headers=auth,
-                    json={"tags": [{"name": "PRIME"}, {"name": "absent"}]})
+    r = client.post(
+        f"/zoho/crm/v7/Leads/{LEAD_B}/actions/remove_tags",
+        headers=auth,
+        json={"tags": [{"name": "PRIME"}, {"name": "absent"}]},
+    )
     assert r.status_code == 200
     body = r.json()
     assert "locked_count" not in body
@@ -61,10 +87,18 @@ def test_mixed_batch_is_207_with_per_record_errors(
     assert r.status_code == 207
     data = r.json()["data"]
     assert [d["code"] for d in data] == ["SUCCESS", "RECORD_LOCKED", "INVALID_DATA"]
-    assert data[1] == {"code": "RECORD_LOCKED", "details": {"id": LOCKED},
-                       "message": "cannot update a locked record", "status": "error"}
-    assert data[2] == {"code": "INVALID_DATA", "details": {"id": "554023000000000000"},
-                       "message": "the id given seems to be invalid", "status": "error"}
+    assert data[1] == {
+        "code": "RECORD_LOCKED",
+        "details": {"id": LOCKED},
+        "message": "cannot update a locked record",
+        "status": "error",
+    }
+    assert data[2] == {
+        "code": "INVALID_DATA",
+        "details": {"id": "554023000000000000"},
+        "message": "the id given seems to be invalid",
+        "status": "error",
+    }
     assert r.json()["locked_count"] == "1"
     assert sb.state.zoho.tags_of("Leads", LOCKED) == ["Prime"]
     assert sb.state.zoho.tags_of("Leads", LEAD_C) == []
@@ -82,7 +116,10 @@ def test_more_than_500_ids(client: httpx.Client, auth: dict[str, str]) -> None:
     assert r.status_code == 400
     body = r.json()
     assert (body["code"], body["status"], body["details"]["maximum_length"]) == (
-        "LIMIT_EXCEEDED", "error", 500)
+        "LIMIT_EXCEEDED",
+        "error",
+        500,
+    )
 
 
 @pytest.mark.parametrize(
@@ -114,8 +151,12 @@ def test_malformed_json(client: httpx.Client, auth: dict[str, str]) -> None:
 def test_invalid_module_and_url(client: httpx.Client, auth: dict[str, str]) -> None:
     r = client.post("/zoho/crm/v7/Widgets/actions/remove_tags", headers=auth, json={})
     assert r.status_code == 400
-    assert r.json() == {"code": "INVALID_MODULE", "details": {},
-                        "message": "the module name given seems to be invalid", "status": "error"}
+    assert r.json() == {
+        "code": "INVALID_MODULE",
+        "details": {},
+        "message": "the module name given seems to be invalid",
+        "status": "error",
+    }
     r = client.post("/zoho/crm/v7/Leads/actions/explode", headers=auth, json={})
     assert (r.status_code, r.json()["code"]) == (404, "INVALID_URL_PATTERN")
     r = client.get(REMOVE, headers=auth)
@@ -125,20 +166,31 @@ def test_invalid_module_and_url(client: httpx.Client, auth: dict[str, str]) -> N
 @pytest.mark.parametrize("header", ["", "Bearer {t}", "Zoho-oauthtoken 1000.bogus", "{t}"])
 def test_auth_refused(client: httpx.Client, auth: dict[str, str], header: str) -> None:
     token = auth["Authorization"].split()[1]
-    r = client.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers={"Authorization": header.format(t=token)})
+    r = client.get(
+        f"/zoho/crm/v7/Leads/{LEAD_A}", headers={"Authorization": header.format(t=token)}
+    )
     assert r.status_code == 401
-    assert r.json() == {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token",
-                        "status": "error"}
+    assert r.json() == {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    }
 
 
 def test_get_records_by_ids_and_single(client: httpx.Client, auth: dict[str, str]) -> None:
-    r = client.get("/zoho/crm/v7/Leads", headers=auth,
-                   params={"ids": f"{LEAD_C},554023000000000001,{LEAD_A}", "fields": "Tag"})
+    r = client.get(
+        "/zoho/crm/v7/Leads",
+        headers=auth,
+        params={"ids": f"{LEAD_C},554023000000000001,{LEAD_A}", "fields": "Tag"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert [d["id"] for d in body["data"]] == [LEAD_C, LEAD_A]
-    assert body["data"][0] == {"id": LEAD_C, "Tag": [
-        {"name": "Attend First", "id": "554023000002555007", "color_code": "#E7A826"}]}
+    assert body["data"][0] == {
+        "id": LEAD_C,
+        "Tag": [{"name": "Attend First", "id": "554023000002555007", "color_code": "#E7A826"}],
+    }
     assert body["info"]["count"] == 2 and body["info"]["more_records"] is False
 
     single = client.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers=auth).json()["data"][0]
@@ -162,26 +214,39 @@ def test_add_tags_round_trip_and_catalogue(
     sb: Sandbox, client: httpx.Client, auth: dict[str, str]
 ) -> None:
     client.post(REMOVE, headers=auth, json={"tags": PRIME_AND_ATTEND, "ids": [LEAD_A]})
-    r = client.post(ADD, headers=auth, json={
-        "tags": [{"id": "554023000002555001"}, {"name": "Attend First"}, {"name": "Fresh"}],
-        "ids": [LEAD_A], "over_write": False})
+    r = client.post(
+        ADD,
+        headers=auth,
+        json={
+            "tags": [{"id": "554023000002555001"}, {"name": "Attend First"}, {"name": "Fresh"}],
+            "ids": [LEAD_A],
+            "over_write": False,
+        },
+    )
     assert r.status_code == 200
     assert r.json()["locked_count"] == "0"
     assert [t["name"] for t in r.json()["data"][0]["details"]["tags"]] == [
-        "Nurture", "Prime", "Attend First", "Fresh"]
+        "Nurture",
+        "Prime",
+        "Attend First",
+        "Fresh",
+    ]
     assert sb.state.zoho.tags_of("Leads", LEAD_A) == ["Nurture", "Prime", "Attend First", "Fresh"]
     assert "Fresh" in [t.name for t in sb.state.zoho.catalogue("Leads")]
     assert "Fresh" not in [t.name for t in sb.state.zoho.catalogue("Contacts")]
 
 
 def test_add_tags_over_write(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) -> None:
-    r = client.post(ADD, headers=auth, json={"tags": [{"name": "web"}], "ids": [LEAD_A],
-                                             "over_write": True})
+    r = client.post(
+        ADD, headers=auth, json={"tags": [{"name": "web"}], "ids": [LEAD_A], "over_write": True}
+    )
     assert r.status_code == 200
     assert sb.state.zoho.tags_of("Leads", LEAD_A) == ["web"]
 
 
-def test_add_tags_caps_records_at_ten(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) -> None:
+def test_add_tags_caps_records_at_ten(
+    sb: Sandbox, client: httpx.Client, auth: dict[str, str]
+) -> None:
     sb.state.zoho.add_record("Leads", "554023000000900001", [f"t{i}" for i in range(9)])
     tags = [{"name": "extra1"}, {"name": "extra2"}]
     r = client.post(ADD, headers=auth, json={"tags": tags, "ids": ["554023000000900001", LEAD_C]})
@@ -192,13 +257,19 @@ def test_add_tags_caps_records_at_ten(sb: Sandbox, client: httpx.Client, auth: d
 
 
 def test_tags_are_per_module(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) -> None:
-    leads = client.get("/zoho/crm/v7/settings/tags", headers=auth, params={"module": "Leads"}).json()
-    contacts = client.get("/zoho/crm/v7/settings/tags", headers=auth,
-                          params={"module": "Contacts"}).json()
+    leads = client.get(
+        "/zoho/crm/v7/settings/tags", headers=auth, params={"module": "Leads"}
+    ).json()
+    contacts = client.get(
+        "/zoho/crm/v7/settings/tags", headers=auth, params={"module": "Contacts"}
+    ).json()
     prime_ids = {t["id"] for t in leads["tags"] + contacts["tags"] if t["name"] == "Prime"}
     assert len(prime_ids) == 2
-    r = client.post("/zoho/crm/v7/Contacts/actions/remove_tags", headers=auth,
-                    json={"tags": [{"name": "Prime"}], "ids": ["554023000000801001"]})
+    r = client.post(
+        "/zoho/crm/v7/Contacts/actions/remove_tags",
+        headers=auth,
+        json={"tags": [{"name": "Prime"}], "ids": ["554023000000801001"]},
+    )
     assert r.status_code == 200
     assert sb.state.zoho.tags_of("Contacts", "554023000000801001") == ["VIP"]
     assert sb.state.zoho.tags_of("Leads", LEAD_A)[0] == "Prime"
@@ -206,7 +277,7 @@ def test_tags_are_per_module(sb: Sandbox, client: httpx.Client, auth: dict[str, 
 
 def test_access_token_expires(make_sandbox: MakeSandbox, clock: ManualClock) -> None:
     sb = make_sandbox(clock=clock, zoho_token_ttl=100)
-    with httpx.Client(base_url=sb.url) as c:
+    with http(sb) as c:
         auth = zoho_headers(c)
         assert c.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers=auth).status_code == 200
         clock.advance(100)
@@ -217,18 +288,22 @@ def test_expire_tokens(sb: Sandbox, client: httpx.Client, auth: dict[str, str]) 
     sb.expire_tokens()
     r = client.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers=auth)
     assert (r.status_code, r.json()["code"]) == (401, "INVALID_TOKEN")
-    assert client.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers=zoho_headers(client)).status_code == 200
+    assert (
+        client.get(f"/zoho/crm/v7/Leads/{LEAD_A}", headers=zoho_headers(client)).status_code == 200
+    )
 
 
 def test_concurrency_limit(make_sandbox: MakeSandbox) -> None:
     sb = make_sandbox(limits={"zoho_concurrency": 2})
     sb.add_fault(Fault(provider="zoho", kind="latency", seconds=0.5, count=2))
-    with httpx.Client(base_url=sb.url, timeout=5) as c:
+    with http(sb) as c:
         auth = zoho_headers(c)
         url = f"/zoho/crm/v7/Leads/{LEAD_A}"
         statuses: list[int] = []
-        slow = [threading.Thread(target=lambda: statuses.append(c.get(url, headers=auth).status_code))
-                for _ in range(2)]
+        slow = [
+            threading.Thread(target=lambda: statuses.append(c.get(url, headers=auth).status_code))
+            for _ in range(2)
+        ]
         for t in slow:
             t.start()
         wait_until(lambda: sb.in_flight("zoho") == 2)
@@ -236,8 +311,11 @@ def test_concurrency_limit(make_sandbox: MakeSandbox) -> None:
         for t in slow:
             t.join()
     assert refused.status_code == 429
-    assert refused.json() == {"code": "TOO_MANY_REQUESTS", "details": {"retry_after": 60},
-                              "message": "too many requests", "status": "error"}
+    assert refused.json() == {
+        "code": "TOO_MANY_REQUESTS",
+        "details": {"retry_after": 60},
+        "message": "too many requests",
+        "status": "error",
+    }
     assert statuses == [200, 200]
     assert sb.in_flight("zoho") == 0
-

@@ -4,7 +4,7 @@ import httpx
 
 from sandbox import ManualClock, Sandbox
 
-from .conftest import ZOHO_FORM, MakeSandbox
+from .conftest import ZOHO_FORM, MakeSandbox, http
 
 TOKEN = "/zoho-accounts/oauth/v2/token"
 
@@ -15,7 +15,10 @@ def test_issues_token_with_api_domain(sb: Sandbox, client: httpx.Client) -> None
     body = r.json()
     assert body["access_token"].startswith("1000.")
     assert (body["expires_in"], body["token_type"], body["api_domain"]) == (
-        3600, "Bearer", f"{sb.url}/zoho")
+        3600,
+        "Bearer",
+        f"{sb.url}/zoho",
+    )
     assert body["scope"] == "ZohoCRM.modules.ALL ZohoBigin.modules.ALL"
     assert sb.token_requests("zoho") == 1
 
@@ -37,7 +40,7 @@ def test_eleventh_grant_in_ten_minutes_is_refused(
     make_sandbox: MakeSandbox, clock: ManualClock
 ) -> None:
     sb = make_sandbox(clock=clock, limits={"zoho_tokens_per_10_min": 10})
-    with httpx.Client(base_url=sb.url) as c:
+    with http(sb) as c:
         assert all("access_token" in c.post(TOKEN, data=ZOHO_FORM).json() for _ in range(10))
         refused = c.post(TOKEN, data=ZOHO_FORM)
         assert refused.status_code == 400

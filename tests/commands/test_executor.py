@@ -1,0 +1,211 @@
+"""The pipeline: claim once, cancel, permissions, undo rules, dry run, final status."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from commands.actions import Action, Operation, ProviderName
+from commands.errors import AuthorizationDenied, OperationConflict, ProviderUnavailable
+from commands.executor import Untag
+from commands.providers.base import preview_from_current
+from commands.results import Outcome, Preview, Progress, RecordResult
+from storage import OperationStore, OpStatus, open_database
+
+TAGS = {"1001": ["Prime", "VIP"], "1002": ["VIP"], "1003": ["Prime"]}
+
+
+class FakeZoho:
+    """A provider with in-memory records that counts its calls."""
+
+    name: ClassVar[ProviderName] = ProviderName.ZOHO
+    batch_size: ClassVar[int] = 500
+
+    def __init__(self) -> None:
+        self.records = {k: list(v) for k, v in TAGS.items()}
+        self.removes = 0
+        self.undos = 0
+        self.fail_with: Exception | None = None
+
+    def preview(self, action: Action) -> Preview:
+        records = tuple(
+            preview_from_current(t, action.tags, self.records.get(t)) for t in action.targets
+        )
+        return Preview(action=action, records=records)
+
+    def remove(self, action: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        self.removes += 1
+        if self.fail_with:
+            raise self.fail_with
+        results = []
+        for record in preview.records:
+            if not record.found:
+                results.append(RecordResult(target=record.target, outcome=Outcome.NOT_FOUND))
+            elif not record.removing:
+                results.append(RecordResult(target=record.target, outcome=Outcome.NOT_PRESENT))
+            elif record.target == "1003":
+                results.append(RecordResult(target=record.target, outcome=Outcome.LOCKED))
+            else:
+                tags = self.records[record.target]
+                for tag in record.removing:
+                    tags.remove(tag)
+                results.append(
+                    RecordResult(
+                        target=record.target,
+                        outcome=Outcome.REMOVED,
+                        removed=record.removing,
+                        remaining=tuple(tags),
+                    )
+                )
+        return results
+
+    def undo(
+        self, action: Action, removed: Sequence[RecordResult], progress: Progress
+    ) -> list[RecordResult]:
+        self.undos += 1
+        for result in removed:
+            self.records[result.target].extend(result.removed)
+        return [RecordResult(target=r.target, outcome=Outcome.RESTORED) for r in removed]
+
+
+@pytest.fixture
+def provider() -> FakeZoho:
+    return FakeZoho()
+
+
+@pytest.fixture
+def untag(provider: FakeZoho, tmp_path: Path) -> Untag:
+    store = OperationStore(open_database(tmp_path / "untag.db"))
+    return Untag({ProviderName.ZOHO: provider}, store, admins={"UADMIN"})
+
+
+def action(*targets: str, tag: str = "Prime") -> Action:
+    return Action(provider=ProviderName.ZOHO, scope="Leads", targets=targets, tags=(tag,))
+
+
+def test_a_plan_is_recorded_as_previewed_and_executes_once(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    plan = untag.plan("U1", action("1001", "1002"))
+    assert plan.operation.status == OpStatus.PREVIEWED
+    report = untag.execute("U1", plan)
+    assert report.operation.status == OpStatus.SUCCEEDED
+    assert [(r.target, r.outcome) for r in report.results] == [
+        ("1001", Outcome.REMOVED),
+        ("1002", Outcome.NOT_PRESENT),
+    ]
+    with pytest.raises(OperationConflict):
+        untag.execute("U1", plan)
+    assert provider.removes == 1
+
+
+def test_eight_simultaneous_submits_execute_once(untag: Untag, provider: FakeZoho) -> None:
+    plan = untag.plan("U1", action("1001"))
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def submit() -> None:
+        start.wait()
+        try:
+            untag.execute("U1", plan)
+            outcomes.append("ran")
+        except OperationConflict:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ran"] + ["refused"] * 7
+    assert provider.removes == 1
+
+
+def test_cancel_makes_no_provider_call_and_blocks_execution(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    plan = untag.plan("U1", action("1001"))
+    untag.cancel("U1", plan)
+    assert untag.operations.get(plan.operation.id).status == OpStatus.CANCELLED  # type: ignore[union-attr]
+    with pytest.raises(OperationConflict):
+        untag.execute("U1", plan)
+    assert provider.removes == 0
+
+
+def test_only_the_requester_or_an_admin_may_execute(untag: Untag, provider: FakeZoho) -> None:
+    plan = untag.plan("U1", action("1001"))
+    with pytest.raises(AuthorizationDenied):
+        untag.execute("U2", plan)
+    assert untag.execute("UADMIN", plan).operation.status == OpStatus.SUCCEEDED
+
+
+def test_account_wide_deletion_is_admin_only() -> None:
+    store = OperationStore(open_database(":memory:"))
+    untag = Untag({}, store, admins={"UADMIN"})
+    delete = Action(
+        provider=ProviderName.CONSTANT_CONTACT, operation=Operation.DELETE_TAGS, tags=("VIP",)
+    )
+    with pytest.raises(AuthorizationDenied, match="admins"):
+        untag.authorize("U1", delete)
+    untag.authorize("UADMIN", delete)
+
+
+def test_mixed_outcomes_make_a_partially_failed_operation(untag: Untag) -> None:
+    report = untag.execute("U1", untag.plan("U1", action("1001", "1003", "9999")))
+    assert report.operation.status == OpStatus.PARTIALLY_FAILED
+    assert [r.outcome for r in report.results] == [
+        Outcome.REMOVED,
+        Outcome.LOCKED,
+        Outcome.NOT_FOUND,
+    ]
+    assert [r.target for r in report.failed] == ["1003", "9999"]
+
+
+def test_a_provider_failure_leaves_the_operation_failed_with_the_reason(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    provider.fail_with = ProviderUnavailable("zoho", "connection failed (ConnectError)")
+    plan = untag.plan("U1", action("1001"))
+    with pytest.raises(ProviderUnavailable):
+        untag.execute("U1", plan)
+    stored = untag.operations.get(plan.operation.id)
+    assert stored is not None and stored.status == OpStatus.FAILED
+    assert stored.error == "zoho: connection failed (ConnectError)"
+
+
+def test_undo_restores_exactly_what_was_removed_once(untag: Untag, provider: FakeZoho) -> None:
+    untag.execute("U1", untag.plan("U1", action("1001", "1002")))
+    report = untag.undo("U1")
+    assert [(r.target, r.outcome, r.removed) for r in report.results] == [
+        ("1001", Outcome.RESTORED, ("Prime",))
+    ]
+    assert provider.records["1001"] == ["VIP", "Prime"]
+    with pytest.raises(OperationConflict):
+        untag.undo("U1", report.operation.parent_id)
+    assert provider.undos == 1
+
+
+def test_undo_belongs_to_the_requester_or_an_admin(untag: Untag) -> None:
+    op = untag.execute("U1", untag.plan("U1", action("1001"))).operation
+    with pytest.raises(OperationConflict, match="no operation of yours"):
+        untag.undo("U2")
+    with pytest.raises(AuthorizationDenied):
+        untag.undo("U2", op.id)
+    assert untag.undo("UADMIN", op.id).operation.status == OpStatus.SUCCEEDED
+
+
+def test_dry_run_never_calls_remove_and_cannot_be_undone(
+    provider: FakeZoho, tmp_path: Path
+) -> None:
+    store = OperationStore(open_database(tmp_path / "dry.db"))
+    untag = Untag({ProviderName.ZOHO: provider}, store, dry_run=True)
+    report = untag.execute("U1", untag.plan("U1", action("1001", "1002")))
+    assert [r.outcome for r in report.results] == [Outcome.SKIPPED, Outcome.NOT_PRESENT]
+    assert report.results[0].removed == ("Prime",)
+    assert provider.removes == 0 and report.operation.dry_run
+    with pytest.raises(OperationConflict):
+        untag.undo("U1")
