@@ -500,15 +500,10 @@ class ZohoApi(ProviderApi):
         )
 
     def _crm_remove(self, req: Request, route: _Route) -> Response:
-        body = _json_object(req)
-        if isinstance(body, Response):
-            return body
-        refs = _tag_refs(body.get("tags"))
-        if isinstance(refs, Response):
-            return refs
-        ids = _body_ids(body) if route.record_id is None else [route.record_id]
-        if isinstance(ids, Response):
-            return ids
+        parsed = _tagging_request(req, route)
+        if isinstance(parsed, Response):
+            return parsed
+        _, refs, ids = parsed
         results = self.store.remove_tags(route.module, ids, refs)
         return self._results(results, bulk=route.record_id is None)
 
@@ -526,15 +521,10 @@ class ZohoApi(ProviderApi):
         return self._results(results, bulk=False)
 
     def _add(self, req: Request, route: _Route) -> Response:
-        body = _json_object(req)
-        if isinstance(body, Response):
-            return body
-        refs = _tag_refs(body.get("tags"))
-        if isinstance(refs, Response):
-            return refs
-        ids = _body_ids(body) if route.record_id is None else [route.record_id]
-        if isinstance(ids, Response):
-            return ids
+        parsed = _tagging_request(req, route)
+        if isinstance(parsed, Response):
+            return parsed
+        body, refs, ids = parsed
         tag_ids = self._resolve_for_add(route.module, refs, body)
         if isinstance(tag_ids, Response):
             return tag_ids
@@ -711,3 +701,19 @@ def _access_denied() -> Response:
             "status": "failure",
         },
     )
+
+
+def _tagging_request(
+    req: Request, route: _Route
+) -> tuple[dict[str, Any], list[TagRef], list[str]] | Response:
+    """The JSON body, tags and ids of a CRM remove or any add: the shape both share."""
+    body = _json_object(req)
+    if isinstance(body, Response):
+        return body
+    refs = _tag_refs(body.get("tags"))
+    if isinstance(refs, Response):
+        return refs
+    ids = _body_ids(body) if route.record_id is None else [route.record_id]
+    if isinstance(ids, Response):
+        return ids
+    return body, refs, ids
