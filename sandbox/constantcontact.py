@@ -555,7 +555,17 @@ class CcApi(ProviderApi):
         body = _json_object(req)
         if isinstance(body, Response):
             return body
-        tag_ids = _id_list(body.get("tag_ids"), "tag_ids", MAX_ACTIVITY_TAGS)
+        tag_ids = self._known_tag_ids(body, MAX_ACTIVITY_TAGS)
+        if isinstance(tag_ids, Response):
+            return tag_ids
+        items = self._source_contacts(body)
+        if isinstance(items, Response):
+            return items
+        return json_response(201, self.store.start_activity(kind, items, tag_ids))
+
+    def _known_tag_ids(self, body: dict[str, Any], limit: int) -> list[str] | Response:
+        """``tag_ids`` from the body: a bounded list of tags that exist in the account."""
+        tag_ids = _id_list(body.get("tag_ids"), "tag_ids", limit)
         if isinstance(tag_ids, Response):
             return tag_ids
         unknown = self.store.unknown_tags(tag_ids)
@@ -563,10 +573,7 @@ class CcApi(ProviderApi):
             return cc_errors(
                 400, "activity.tag_ids.invalid", f"Unknown tag ids: {', '.join(unknown)}"
             )
-        items = self._source_contacts(body)
-        if isinstance(items, Response):
-            return items
-        return json_response(201, self.store.start_activity(kind, items, tag_ids))
+        return tag_ids
 
     def _source_contacts(self, body: dict[str, Any]) -> list[str] | Response:
         source = body.get("source")
@@ -597,14 +604,9 @@ class CcApi(ProviderApi):
         body = _json_object(req)
         if isinstance(body, Response):
             return body
-        tag_ids = _id_list(body.get("tag_ids"), "tag_ids", MAX_DELETE_TAGS)
+        tag_ids = self._known_tag_ids(body, MAX_DELETE_TAGS)
         if isinstance(tag_ids, Response):
             return tag_ids
-        unknown = self.store.unknown_tags(tag_ids)
-        if unknown:
-            return cc_errors(
-                400, "activity.tag_ids.invalid", f"Unknown tag ids: {', '.join(unknown)}"
-            )
         return json_response(
             201, self.store.start_activity("delete", list(dict.fromkeys(tag_ids)), [])
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -70,10 +70,7 @@ def action(*targets: str, tags: tuple[str, ...] = ("VIP", "Cold lead")) -> Actio
     return Action(provider=ProviderName.ALTA, scope="emailThread", targets=targets, tags=tags)
 
 
-@pytest.fixture(autouse=True)
-def no_retry_waits() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
-        yield
+pytestmark = pytest.mark.usefixtures("no_retry_waits")
 
 
 def test_build_returns_none_without_config() -> None:

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-import stamina
 from pydantic import SecretStr
 
 from commands.actions import Action, Operation, ProviderName
@@ -174,10 +173,7 @@ def tokens(db: Database) -> TokenStore:
     return TokenStore(db)
 
 
-@pytest.fixture(autouse=True)
-def no_retry_waits() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
-        yield
+pytestmark = pytest.mark.usefixtures("no_retry_waits")
 
 
 def make(

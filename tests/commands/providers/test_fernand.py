@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -103,10 +103,7 @@ def response(status: int, headers: dict[str, str] | None = None) -> ApiResponse:
     return ApiResponse(status, headers or {}, b"", "DELETE", "/conversations/1/tags/x")
 
 
-@pytest.fixture(autouse=True)
-def no_retry_waits() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
-        yield
+pytestmark = pytest.mark.usefixtures("no_retry_waits")
 
 
 def test_build_returns_none_without_config() -> None:
