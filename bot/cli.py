@@ -146,7 +146,7 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
                 plan = untag.plan(who, parsed)
                 print_plan(out, plan)
                 if not dry_run and not confirm_plan(out, plan, assume_yes=yes):
-                    untag.cancel(who, plan)
+                    untag.cancel(who, plan.operation.id)
                     _fail(out, "Not confirmed: nothing was changed.", EXIT_NOT_DONE)
                 report = untag.execute(who, plan)
         except ConfigError as exc:

@@ -96,7 +96,7 @@ class ConsoleSession:
             plan = untag.plan(self.user, action)
         print_plan(self.console, plan)
         if not confirm_plan(self.console, plan):
-            untag.cancel(self.user, plan)
+            untag.cancel(self.user, plan.operation.id)
             self.console.print("[dim]Cancelled: nothing was changed.[/dim]")
             return
         with progress_bar(self.console, "Removing") as progress:

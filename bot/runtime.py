@@ -14,7 +14,14 @@ from bot.config import Settings
 from commands.executor import Untag
 from commands.http import HttpClient
 from commands.providers import Wiring, build_providers
-from storage import Database, OperationRecord, OperationStore, TokenStore, open_database
+from storage import (
+    Database,
+    OperationRecord,
+    OperationStore,
+    PlanStore,
+    TokenStore,
+    open_database,
+)
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -46,5 +53,5 @@ def build_runtime(settings: Settings, *, dry_run: bool = False, transport: Any =
     for op in interrupted:
         log.warning("operation %s was interrupted by a crash; its recorded results stay", op.id)
     providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db)))
-    untag = Untag(providers, operations, admins=settings.admins, dry_run=dry_run)
+    untag = Untag(providers, operations, PlanStore(db), admins=settings.admins, dry_run=dry_run)
     return Runtime(settings=settings, http=http, db=db, untag=untag, interrupted=interrupted)

@@ -13,11 +13,12 @@ submit executes once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from commands.actions import Action, Operation, ProviderName
 from commands.errors import (
@@ -32,11 +33,13 @@ from commands.providers import Provider
 from commands.providers.base import no_progress
 from commands.results import Outcome, Preview, Progress, RecordResult
 from storage import (
+    ChildExists,
     NewResult,
     OperationRecord,
     OperationStore,
     OpKind,
     OpStatus,
+    PlanStore,
     ResultRecord,
     StoreError,
 )
@@ -55,6 +58,7 @@ class Plan:
     operation: OperationRecord
     action: Action
     preview: Preview
+    context: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,14 @@ class Untag:
         self,
         providers: Mapping[ProviderName, Provider],
         operations: OperationStore,
+        plans: PlanStore,
         *,
         admins: Collection[str] = (),
         dry_run: bool = False,
     ) -> None:
         self.providers = dict(providers)
         self.operations = operations
+        self.plans = plans
         self.admins = frozenset(admins)
         self.dry_run = dry_run
 
@@ -126,8 +132,17 @@ class Untag:
                 "account-wide tag deletion is limited to admins (UNTAG_ADMINS)"
             )
 
-    def plan(self, user: str, action: Action) -> Plan:
-        """Authorize, record the request, and read the preview from the provider."""
+    def check(self, user: str, action: Action) -> None:
+        """The checks that need no I/O: the provider is enabled and the user may run this."""
+        self._provider(action.provider)
+        self.authorize(user, action)
+
+    def plan(self, user: str, action: Action, *, context: Mapping[str, str] | None = None) -> Plan:
+        """Authorize, record the request, read the preview, and keep the plan until confirmed.
+
+        ``context`` is kept with the plan for whoever confirms it (e.g. the Slack
+        channel to report to); it must hold no secret.
+        """
         provider = self._provider(action.provider)
         self.authorize(user, action)
         with _storage():
@@ -145,28 +160,57 @@ class Untag:
         except ProviderError as exc:
             self._finish(operation.id, OpStatus.FAILED, error=str(exc))
             raise
+        context = dict(context or {})
         with _storage():
+            self.plans.save(
+                operation.id,
+                action=action.model_dump_json(),
+                preview=preview.model_dump_json(),
+                context=json.dumps(context),
+            )
             self.operations.advance(
                 operation.id, to=OpStatus.PREVIEWED, expect={OpStatus.REQUESTED}
             )
             current = self.operations.get(operation.id)
         assert current is not None
-        return Plan(operation=current, action=action, preview=preview)
+        return Plan(operation=current, action=action, preview=preview, context=context)
 
-    def cancel(self, user: str, plan: Plan) -> None:
+    def load_plan(self, op_id: str) -> Plan | None:
+        """A stored plan, in whatever state its operation is now."""
+        with _storage():
+            stored = self.plans.load(op_id)
+            operation = self.operations.get(op_id)
+        if stored is None or operation is None:
+            return None
+        return Plan(
+            operation=operation,
+            action=Action.model_validate_json(stored.action),
+            preview=Preview.model_validate_json(stored.preview),
+            context=json.loads(stored.context),
+        )
+
+    def cancel(self, user: str, op_id: str) -> None:
         """The user said no: nothing is sent to the provider."""
+        plan = self._stored_plan(op_id)
         self._require_owner(user, plan.operation)
         with _storage():
-            self.operations.advance(
-                plan.operation.id, to=OpStatus.CANCELLED, expect={OpStatus.PREVIEWED}
-            )
+            self.operations.advance(op_id, to=OpStatus.CANCELLED, expect={OpStatus.PREVIEWED})
 
-    def execute(self, user: str, plan: Plan, progress: Progress = no_progress) -> Report:
-        """Run a confirmed plan exactly once; every record gets an outcome."""
+    def confirm(self, user: str, op_id: str) -> Plan:
+        """Claim a previewed plan for execution, exactly once across threads and processes.
+
+        Fast (one SQLite transaction), so a Slack listener can call it before
+        its ack and tell a double submit apart at once.
+        """
+        plan = self._stored_plan(op_id)
         self._require_owner(user, plan.operation)
         self.authorize(user, plan.action)  # again: permissions may have changed since the preview
-        self._claim(plan.operation.id)
-        if self.dry_run:
+        self._claim(op_id)
+        return plan
+
+    def run(self, plan: Plan, progress: Progress = no_progress) -> Report:
+        """Execute a confirmed plan; every record gets an outcome."""
+        if self.dry_run or plan.operation.dry_run:
             results = _dry_run_results(plan.preview)
         else:
             provider = self._provider(plan.action.provider)
@@ -175,8 +219,16 @@ class Untag:
             )
         return self._complete(plan.operation.id, plan.action, results)
 
+    def execute(self, user: str, plan: Plan, progress: Progress = no_progress) -> Report:
+        """Confirm and run in one go (console, ``untag run``)."""
+        return self.run(self.confirm(user, plan.operation.id), progress)
+
     def undo(self, user: str, op_id: str | None = None, progress: Progress = no_progress) -> Report:
-        """Put back exactly what an operation removed (by default the user's last removal)."""
+        """Put back exactly what an operation removed (by default the user's last removal).
+
+        Runs once however often it is asked: the undo is a child operation, and
+        the database admits one real undo per operation.
+        """
         origin = self._undo_target(user, op_id)
         action = _action_of(origin)
         if action.is_account_wide:
@@ -190,18 +242,7 @@ class Untag:
         if not removed:
             raise OperationConflict("that operation removed nothing, so there is nothing to undo")
         provider = self._provider(action.provider)
-        with _storage():
-            child = self.operations.create(
-                kind=OpKind.UNDO,
-                requester=user,
-                provider=origin.provider,
-                scope=origin.scope,
-                targets=[r.target for r in removed],
-                tags=sorted({t for r in removed for t in r.removed}),
-                dry_run=self.dry_run,
-                parent_id=origin.id,
-            )
-        self._claim(child.id, expect=(OpStatus.REQUESTED,))
+        child = self._child(origin, OpKind.UNDO, user, removed, "was already undone")
         if self.dry_run:
             results = [
                 RecordResult(
@@ -221,6 +262,82 @@ class Untag:
                 self.operations.advance(origin.id, to=OpStatus.UNDONE)
         return report
 
+    def retry_failed(self, user: str, op_id: str, progress: Progress = no_progress) -> Report:
+        """Run again, once, for the records that failed or were never reached.
+
+        Records that already succeeded are never sent again.  The retry reads a
+        fresh preview for the remaining records, since they may have changed.
+        """
+        with _storage():
+            origin = self.operations.get(op_id)
+        if origin is None:
+            raise OperationConflict("there is no such operation")
+        self._require_owner(user, origin)
+        if origin.kind not in (OpKind.REMOVE, OpKind.RETRY, OpKind.DELETE_TAGS):
+            raise OperationConflict("only a removal can be retried")
+        remaining = self._unfinished_targets(origin)
+        if not remaining:
+            raise OperationConflict("nothing failed, so there is nothing to retry")
+        base = _action_of(origin)
+        # Account-wide deletion has no targets: its unfinished items are tags.
+        action = base.model_copy(
+            update={"targets": remaining} if base.targets else {"tags": remaining}
+        )
+        provider = self._provider(action.provider)
+        self.authorize(user, action)
+        placeholder = [RecordResult(target=t, outcome=Outcome.FAILED) for t in remaining]
+        child = self._child(origin, OpKind.RETRY, user, placeholder, "was already retried")
+        try:
+            preview = provider.preview(action)
+        except ProviderError as exc:
+            self._finish(child.id, OpStatus.FAILED, error=str(exc))
+            raise
+        plan = Plan(operation=child, action=action, preview=preview, context={})
+        self._claim(child.id, expect=(OpStatus.REQUESTED,))
+        return self.run(plan, progress)
+
+    def _unfinished_targets(self, origin: OperationRecord) -> tuple[str, ...]:
+        with _storage():
+            results = {r.target: r for r in self.operations.results(origin.id)}
+        targets = origin.targets or origin.tags  # account-wide deletion reports per tag
+        return tuple(
+            t for t in targets if t not in results or Outcome(results[t].outcome) not in _OK
+        )
+
+    def _child(
+        self,
+        origin: OperationRecord,
+        kind: OpKind,
+        user: str,
+        records: Sequence[RecordResult],
+        conflict: str,
+    ) -> OperationRecord:
+        try:
+            with _storage():
+                child = self.operations.create(
+                    kind=kind,
+                    requester=user,
+                    provider=origin.provider,
+                    scope=origin.scope,
+                    targets=[r.target for r in records],
+                    tags=sorted({t for r in records for t in r.removed} or set(origin.tags)),
+                    dry_run=self.dry_run,
+                    parent_id=origin.id,
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, ChildExists):
+                raise OperationConflict(f"that operation {conflict}") from None
+            raise
+        if kind is OpKind.UNDO:
+            self._claim(child.id, expect=(OpStatus.REQUESTED,))
+        return child
+
+    def _stored_plan(self, op_id: str) -> Plan:
+        plan = self.load_plan(op_id)
+        if plan is None:
+            raise OperationConflict("this confirmation has expired or was never issued")
+        return plan
+
     def _undo_target(self, user: str, op_id: str | None) -> OperationRecord:
         with _storage():
             origin = self.operations.get(op_id) if op_id else self.operations.last_undoable(user)
@@ -229,7 +346,7 @@ class Untag:
         self._require_owner(user, origin)
         if origin.status == OpStatus.UNDONE:
             raise OperationConflict("that operation was already undone")
-        if origin.kind != OpKind.REMOVE or origin.dry_run:
+        if origin.kind not in (OpKind.REMOVE, OpKind.RETRY) or origin.dry_run:
             raise OperationConflict("only a real removal can be undone")
         return origin
 

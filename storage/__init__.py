@@ -19,7 +19,13 @@ a module and the next migration in ``schema``.
 """
 
 from storage.db import Database, immediate, migrate, open_database
-from storage.errors import DatabaseBusy, SchemaMismatch, StoreError, UnknownOperation
+from storage.errors import (
+    ChildExists,
+    DatabaseBusy,
+    SchemaMismatch,
+    StoreError,
+    UnknownOperation,
+)
 from storage.operations import (
     NewResult,
     OperationRecord,
@@ -28,11 +34,13 @@ from storage.operations import (
     OpStatus,
     ResultRecord,
 )
+from storage.plans import PlanStore, StoredPlan
 from storage.schema import MIGRATIONS, Migration
 from storage.tokens import StoredToken, TokenStore
 
 __all__ = [
     "MIGRATIONS",
+    "ChildExists",
     "Database",
     "DatabaseBusy",
     "Migration",
@@ -41,9 +49,11 @@ __all__ = [
     "OpStatus",
     "OperationRecord",
     "OperationStore",
+    "PlanStore",
     "ResultRecord",
     "SchemaMismatch",
     "StoreError",
+    "StoredPlan",
     "StoredToken",
     "TokenStore",
     "UnknownOperation",

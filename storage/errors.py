@@ -6,6 +6,7 @@
     StoreError
     ├── DatabaseBusy        the write lock stayed taken longer than the busy timeout
     ├── SchemaMismatch      the file's schema is not one this code can use
+    ├── ChildExists         this operation already has an undo (or a retry)
     └── UnknownOperation    no operation has that id (also a ``LookupError``)
 
 Messages never contain token values or record contents, only ids and versions.
@@ -13,7 +14,7 @@ Messages never contain token values or record contents, only ids and versions.
 
 from __future__ import annotations
 
-__all__ = ["DatabaseBusy", "SchemaMismatch", "StoreError", "UnknownOperation"]
+__all__ = ["ChildExists", "DatabaseBusy", "SchemaMismatch", "StoreError", "UnknownOperation"]
 
 
 class StoreError(Exception):
@@ -37,3 +38,12 @@ class UnknownOperation(StoreError, LookupError):
     def __init__(self, op_id: str) -> None:
         super().__init__(f"no operation with id {op_id!r}")
         self.op_id = op_id
+
+
+class ChildExists(StoreError):
+    """The operation already has a (non dry-run) child of this kind: an undo or a retry."""
+
+    def __init__(self, parent_id: str, kind: str) -> None:
+        super().__init__(f"operation {parent_id!r} already has a {kind}")
+        self.parent_id = parent_id
+        self.kind = kind

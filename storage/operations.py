@@ -9,6 +9,7 @@ exactly one gets ``True``.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from storage._codec import (
     utc_now,
 )
 from storage.db import Database, immediate
-from storage.errors import UnknownOperation
+from storage.errors import ChildExists, UnknownOperation
 
 __all__ = [
     "NewResult",
@@ -160,10 +161,15 @@ class OperationStore:
             updated_at=now,
             error=None,
         )
-        with immediate(self._db) as db:
-            if parent_id is not None:
-                _require(db, parent_id)
-            db.utils["operations"].insert(_op_row(record))
+        try:
+            with immediate(self._db) as db:
+                if parent_id is not None:
+                    _require(db, parent_id)
+                db.utils["operations"].insert(_op_row(record))
+        except sqlite3.IntegrityError:
+            if parent_id is None:
+                raise
+            raise ChildExists(parent_id, record.kind) from None
         return record
 
     def get(self, op_id: str) -> OperationRecord | None:

@@ -91,7 +91,30 @@ def _tokens(db: Database) -> None:
     )
 
 
+def _plans(db: Database) -> None:
+    # A previewed plan must survive the process: Slack may deliver the submit
+    # to another instance, minutes after the preview was read.
+    db.execute(
+        """
+        CREATE TABLE plans (
+            op_id TEXT PRIMARY KEY REFERENCES operations (id),
+            action TEXT NOT NULL,
+            preview TEXT NOT NULL,
+            context TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    # Undo and Retry run once however often they are pressed, in any process:
+    # a second real undo (or retry) of the same operation cannot be inserted.
+    db.execute(
+        "CREATE UNIQUE INDEX operations_one_child_per_kind ON operations (parent_id, kind)"
+        " WHERE parent_id IS NOT NULL AND dry_run = 0"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "operations and results", _operations),
     Migration(2, "oauth tokens", _tokens),
+    Migration(3, "plans; one undo and one retry per operation", _plans),
 )

@@ -14,7 +14,7 @@ from commands.errors import AuthorizationDenied, OperationConflict, ProviderUnav
 from commands.executor import Untag
 from commands.providers.base import preview_from_current
 from commands.results import Outcome, Preview, Progress, RecordResult
-from storage import OperationStore, OpStatus, open_database
+from storage import OperationStore, OpStatus, PlanStore, open_database
 
 TAGS = {"1001": ["Prime", "VIP"], "1002": ["VIP"], "1003": ["Prime"]}
 
@@ -79,8 +79,10 @@ def provider() -> FakeZoho:
 
 @pytest.fixture
 def untag(provider: FakeZoho, tmp_path: Path) -> Untag:
-    store = OperationStore(open_database(tmp_path / "untag.db"))
-    return Untag({ProviderName.ZOHO: provider}, store, admins={"UADMIN"})
+    db = open_database(tmp_path / "untag.db")
+    return Untag(
+        {ProviderName.ZOHO: provider}, OperationStore(db), PlanStore(db), admins={"UADMIN"}
+    )
 
 
 def action(*targets: str, tag: str = "Prime") -> Action:
@@ -129,7 +131,7 @@ def test_cancel_makes_no_provider_call_and_blocks_execution(
     untag: Untag, provider: FakeZoho
 ) -> None:
     plan = untag.plan("U1", action("1001"))
-    untag.cancel("U1", plan)
+    untag.cancel("U1", plan.operation.id)
     assert untag.operations.get(plan.operation.id).status == OpStatus.CANCELLED  # type: ignore[union-attr]
     with pytest.raises(OperationConflict):
         untag.execute("U1", plan)
@@ -144,8 +146,8 @@ def test_only_the_requester_or_an_admin_may_execute(untag: Untag, provider: Fake
 
 
 def test_account_wide_deletion_is_admin_only() -> None:
-    store = OperationStore(open_database(":memory:"))
-    untag = Untag({}, store, admins={"UADMIN"})
+    db = open_database(":memory:")
+    untag = Untag({}, OperationStore(db), PlanStore(db), admins={"UADMIN"})
     delete = Action(
         provider=ProviderName.CONSTANT_CONTACT, operation=Operation.DELETE_TAGS, tags=("VIP",)
     )
@@ -201,11 +203,72 @@ def test_undo_belongs_to_the_requester_or_an_admin(untag: Untag) -> None:
 def test_dry_run_never_calls_remove_and_cannot_be_undone(
     provider: FakeZoho, tmp_path: Path
 ) -> None:
-    store = OperationStore(open_database(tmp_path / "dry.db"))
-    untag = Untag({ProviderName.ZOHO: provider}, store, dry_run=True)
+    db = open_database(tmp_path / "dry.db")
+    untag = Untag({ProviderName.ZOHO: provider}, OperationStore(db), PlanStore(db), dry_run=True)
     report = untag.execute("U1", untag.plan("U1", action("1001", "1002")))
     assert [r.outcome for r in report.results] == [Outcome.SKIPPED, Outcome.NOT_PRESENT]
     assert report.results[0].removed == ("Prime",)
     assert provider.removes == 0 and report.operation.dry_run
     with pytest.raises(OperationConflict):
         untag.undo("U1")
+
+
+def test_a_plan_confirmed_in_another_process_runs_the_preview_the_user_saw(
+    untag: Untag, provider: FakeZoho, tmp_path: Path
+) -> None:
+    plan = untag.plan("U1", action("1001"), context={"channel": "C1"})
+    db = open_database(tmp_path / "untag.db")  # a second instance on the same file
+    other = Untag({ProviderName.ZOHO: provider}, OperationStore(db), PlanStore(db))
+    confirmed = other.confirm("U1", plan.operation.id)
+    assert confirmed.preview == plan.preview and confirmed.context == {"channel": "C1"}
+    assert other.run(confirmed).operation.status == OpStatus.SUCCEEDED
+    with pytest.raises(OperationConflict):
+        untag.confirm("U1", plan.operation.id)
+
+
+def test_an_unknown_or_forged_operation_id_is_refused(untag: Untag) -> None:
+    with pytest.raises(OperationConflict, match="expired or was never issued"):
+        untag.confirm("U1", "not-an-operation")
+
+
+def test_retry_failed_sends_only_the_failed_records_and_runs_once(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    report = untag.execute("U1", untag.plan("U1", action("1001", "1003")))
+    assert [r.outcome for r in report.results] == [Outcome.REMOVED, Outcome.LOCKED]
+    provider.records["1003"] = ["Prime"]  # unlocked meanwhile: the fake now removes it
+    sent: list[tuple[str, ...]] = []
+    original_remove = provider.remove
+
+    def recording_remove(act: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        sent.append(act.targets)
+        return original_remove(act, preview, progress)
+
+    provider.remove = recording_remove  # type: ignore[method-assign]
+    retry = untag.retry_failed("U1", report.operation.id)
+    assert sent == [("1003",)]
+    assert retry.operation.parent_id == report.operation.id
+    with pytest.raises(OperationConflict, match="already retried"):
+        untag.retry_failed("U1", report.operation.id)
+
+
+def test_simultaneous_undo_clicks_undo_once(untag: Untag, provider: FakeZoho) -> None:
+    op = untag.execute("U1", untag.plan("U1", action("1001"))).operation
+    outcomes: list[str] = []
+    start = threading.Barrier(6)
+
+    def click() -> None:
+        start.wait()
+        try:
+            untag.undo("U1", op.id)
+            outcomes.append("undone")
+        except OperationConflict:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused"] * 5 + ["undone"]
+    assert provider.undos == 1

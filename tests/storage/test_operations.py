@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage import (
+    MIGRATIONS,
+    ChildExists,
     Database,
     NewResult,
     OperationRecord,
@@ -146,9 +148,11 @@ def test_advance_checks_statuses(ops: OperationStore) -> None:
 @pytest.mark.parametrize("connections", ["shared", "separate"])
 def test_exactly_one_thread_claims(db: Database, db_path: Path, connections: str) -> None:
     op = _at(OperationStore(db), "previewed")
-    dbs = [db] * THREADS if connections == "shared" else [
-        open_database(db_path) for _ in range(THREADS)
-    ]
+    dbs = (
+        [db] * THREADS
+        if connections == "shared"
+        else [open_database(db_path) for _ in range(THREADS)]
+    )
     start = threading.Barrier(THREADS)
 
     def claim(database: Database) -> bool:
@@ -190,7 +194,8 @@ def test_concurrent_creates_are_all_stored(tmp_path: Path, connections: str) -> 
         rows = database.query("SELECT id FROM operations")
         assert len(ids) == len(set(ids)) == THREADS * 200
         assert {str(r["id"]) for r in rows} == set(ids)
-        assert len(database.query("SELECT version FROM schema_migrations")) == 2
+        applied = database.query("SELECT version FROM schema_migrations")
+        assert len(applied) == len(MIGRATIONS)  # each migration ran once despite the race
 
 
 # results
@@ -350,15 +355,68 @@ def test_operation_round_trip(
 ) -> None:
     ops = OperationStore(module_db, clock=lambda: moment)
     made = ops.create(
-        kind=kind.value, requester=requester, provider=provider, scope=scope,
-        targets=targets, tags=tags, dry_run=dry_run,
+        kind=kind.value,
+        requester=requester,
+        provider=provider,
+        scope=scope,
+        targets=targets,
+        tags=tags,
+        dry_run=dry_run,
     )
     read = ops.get(made.id)
     assert read == made
     assert (read.kind, read.requester, read.provider, read.scope) == (
-        kind, requester, provider, scope
+        kind,
+        requester,
+        provider,
+        scope,
     )
     assert read.targets == tuple(targets) and read.tags == tuple(tags)
     assert all(type(item) is str for item in (*read.targets, *read.tags, read.requester))
     assert read.dry_run is dry_run
     assert read.created_at == moment and read.created_at.utcoffset() == timedelta(0)
+
+
+# one undo, one retry
+
+
+def test_an_operation_gets_at_most_one_real_undo_and_one_retry(ops: OperationStore) -> None:
+    parent = _create(ops)
+    ops.create(
+        kind="undo",
+        requester="U1",
+        provider="zoho",
+        scope="Leads",
+        targets=["1"],
+        tags=["Prime"],
+        dry_run=True,
+        parent_id=parent.id,
+    )  # a dry run claims nothing
+    ops.create(
+        kind="undo",
+        requester="U1",
+        provider="zoho",
+        scope="Leads",
+        targets=["1"],
+        tags=["Prime"],
+        parent_id=parent.id,
+    )
+    with pytest.raises(ChildExists):
+        ops.create(
+            kind="undo",
+            requester="U2",
+            provider="zoho",
+            scope="Leads",
+            targets=["1"],
+            tags=["Prime"],
+            parent_id=parent.id,
+        )
+    ops.create(
+        kind="retry",
+        requester="U1",
+        provider="zoho",
+        scope="Leads",
+        targets=["1"],
+        tags=["Prime"],
+        parent_id=parent.id,
+    )
