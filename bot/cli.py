@@ -163,6 +163,60 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
 
 
 @main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Slack over HTTP under gunicorn: POST /slack/events and GET /healthz."""
+    from bot.server import make_wsgi_app, run_gunicorn
+    from bot.slack import build_app
+
+    out = Console(stderr=True)
+    logging.getLogger().setLevel(logging.INFO)  # one line per request is part of the contract
+    settings = _settings(out)
+    _protect(settings)
+    _check_slack_settings(out, settings, socket_mode=False)
+
+    def factory() -> Any:
+        runtime = build_runtime(settings)  # in each worker: no SQLite handle crosses a fork
+        app, _ = build_app(runtime)
+        return make_wsgi_app(app)
+
+    out.print(f"untag serving Slack on http://{host}:{port}/slack/events")
+    run_gunicorn(factory, host=host, port=port, workers=workers, threads=threads)
+
+
+@main.command()
+def socket() -> None:
+    """Slack over Socket Mode (no public URL needed; uses SLACK_APP_TOKEN)."""
+    from bot.server import run_socket_mode
+    from bot.slack import build_app
+
+    out = Console(stderr=True)
+    logging.getLogger().setLevel(logging.INFO)
+    settings = _settings(out)
+    _protect(settings)
+    _check_slack_settings(out, settings, socket_mode=True)
+    assert settings.slack_app_token is not None
+    with _runtime(out, settings, dry_run=False) as runtime:
+        app, _ = build_app(runtime, socket_mode=True)
+        out.print("untag connected over Socket Mode")
+        run_socket_mode(app, settings.slack_app_token.get_secret_value())
+
+
+def _check_slack_settings(out: Console, settings: Settings, *, socket_mode: bool) -> None:
+    required = {"SLACK_BOT_TOKEN": settings.slack_bot_token}
+    if socket_mode:
+        required["SLACK_APP_TOKEN"] = settings.slack_app_token
+    else:
+        required["SLACK_SIGNING_SECRET"] = settings.slack_signing_secret
+    missing = [name for name, value in required.items() if value is None]
+    if missing:
+        _fail(out, f"Configuration error: {', '.join(missing)} missing (see README)", EXIT_CONFIG)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 def sandbox(host: str, port: int) -> None:

@@ -208,6 +208,10 @@ class Untag:
         self._claim(op_id)
         return plan
 
+    def abandon(self, op_id: str, reason: str) -> None:
+        """A claimed operation that will not run after all (no capacity): failed, nothing sent."""
+        self._finish(op_id, OpStatus.FAILED, error=reason)
+
     def run(self, plan: Plan, progress: Progress = no_progress) -> Report:
         """Execute a confirmed plan; every record gets an outcome."""
         if self.dry_run or plan.operation.dry_run:

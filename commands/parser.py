@@ -50,7 +50,7 @@ from commands.grammar import (
     tag_error,
 )
 
-__all__ = ["MAX_TEXT_LENGTH", "format_command", "parse"]
+__all__ = ["MAX_TEXT_LENGTH", "format_command", "parse", "replace_tags"]
 
 log = logging.getLogger(__name__)
 
@@ -502,3 +502,21 @@ def format_command(action: Action) -> str:
     if parse(text) != action:
         raise ValueError(f"no command expresses this action: {action.describe()}")
     return text
+
+
+def replace_tags(action: Action, text: str) -> Action | ParseError:
+    """``action`` with the tags typed in ``text`` (quoted as in a command), checked as a command.
+
+    Used where a form lets the user edit only the tags: the result is parsed
+    exactly like a full command, so every tag rule applies.
+    """
+    prefix = format_command(action.model_copy(update={"tags": ("x",)})).removesuffix("x")
+    result = parse(prefix + text)
+    if isinstance(result, Action) and result.targets != action.targets:
+        return ParseError(
+            "a tag that looks like a record id must be quoted",
+            usage=USAGE[action.provider],
+        )
+    if isinstance(result, HelpRequest):
+        return ParseError("give at least one tag", usage=USAGE[action.provider])
+    return result

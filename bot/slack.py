@@ -1,0 +1,509 @@
+"""The Slack surface: the bolt app and its listeners.
+
+Every listener acks first, within milliseconds, and does nothing slow before:
+parsing and permission checks are pure, claiming an operation is one SQLite
+transaction.  Provider work (previews, removals, undo) goes to :class:`Jobs`
+after the ack, and its results come back through the Web API: ``views.update``
+for previews, an ephemeral message (or a DM) for results, one DM updated in
+place for long jobs.  Each request is logged as one line with the Slack user
+and the outcome; never a token, trigger_id, response_url or body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.extract import prefill_from_message
+from bot.jobs import Jobs
+from bot.runtime import Runtime
+from bot.terminal import help_text
+from bot.views import (
+    ACTION_RETRY,
+    ACTION_UNDO,
+    BLOCK_CONFIRM,
+    BLOCK_PROVIDER,
+    BLOCK_SCOPE,
+    BLOCK_TAGS,
+    BLOCK_TARGETS,
+    CALLBACK_CONFIRM,
+    CALLBACK_FORM,
+    INPUT_CONFIRM,
+    INPUT_PROVIDER,
+    INPUT_SCOPE,
+    INPUT_TAGS,
+    INPUT_TARGETS,
+    SHORTCUT_CALLBACK,
+    form_modal,
+    format_tags,
+    loading_modal,
+    message_modal,
+    metadata_of,
+    preview_modal,
+    progress_message,
+    result_message,
+)
+from commands.actions import Action, HelpRequest, Operation, ProviderName
+from commands.errors import ConfigError, OperationConflict, ParseError, UntagError
+from commands.executor import Plan, Report
+from commands.parser import parse, replace_tags
+
+__all__ = ["SlackSurface", "build_app"]
+
+log = logging.getLogger("untag.slack")
+
+TRIGGER_ERRORS = frozenset({"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"})
+PROGRESS_EVERY = 2.0  # seconds between in-place updates: chat.update is rate limited
+
+
+def build_app(
+    runtime: Runtime, *, jobs: Jobs | None = None, socket_mode: bool = False
+) -> tuple[App, SlackSurface]:
+    """A bolt ``App`` wired to ``runtime``; builds without calling Slack (no ``auth.test``).
+
+    Over HTTP every request must carry Slack's signature; in Socket Mode the
+    app-level token authenticates the connection instead.
+    """
+    settings = runtime.settings
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is missing: the Slack app needs the bot token")
+    secret = settings.slack_signing_secret
+    if secret is None and not socket_mode:
+        raise ConfigError("SLACK_SIGNING_SECRET is missing: requests from Slack cannot be checked")
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        request_verification_enabled=not socket_mode,
+        token_verification_enabled=False,
+        logger=logging.getLogger("untag.bolt"),
+    )
+    surface = SlackSurface(runtime, client, jobs or Jobs())
+    surface.register(app)
+    return app, surface
+
+
+class SlackSurface:
+    """The listeners, holding what they share: the engine, the Web API client, the job pool."""
+
+    def __init__(self, runtime: Runtime, client: WebClient, jobs: Jobs) -> None:
+        self.runtime = runtime
+        self.untag = runtime.untag
+        self.client = client
+        self.jobs = jobs
+
+    def register(self, app: App) -> None:
+        app.command("/untag")(self.on_command)
+        app.message_shortcut(SHORTCUT_CALLBACK)(self.on_message_shortcut)
+        app.view_submission(CALLBACK_CONFIRM)(self.on_confirm)
+        app.view_closed(CALLBACK_CONFIRM)(self.on_cancel)
+        app.view_submission(CALLBACK_FORM)(self.on_form)
+        app.action(ACTION_UNDO)(self.on_undo)
+        app.action(ACTION_RETRY)(self.on_retry)
+        app.error(self.on_error)
+
+    # /untag
+
+    def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        user, text = str(command.get("user_id", "")), str(command.get("text") or "")
+        parsed = parse(text)
+        if isinstance(parsed, ParseError):
+            ack(text=f":warning: {parsed}\nUsage: `{parsed.usage}`")
+            return _logged("command", user, "parse error")
+        if isinstance(parsed, HelpRequest):
+            ack(text=help_text(parsed, self.untag.enabled))
+            return _logged("command", user, "help")
+        try:
+            self.untag.check(user, parsed)
+        except UntagError as exc:
+            ack(text=f":no_entry: {exc}")
+            return _logged("command", user, f"refused ({type(exc).__name__})")
+        ack()
+        context = {"channel": str(command.get("channel_id", ""))}
+        view = self._open(str(command.get("trigger_id", "")), loading_modal(), respond)
+        if view is not None:
+            self._queue_preview(user, parsed, view, context)
+        _logged("command", user, "modal opened" if view else "trigger expired")
+
+    def _open(self, trigger_id: str, view: View, respond: Respond) -> dict[str, Any] | None:
+        """Open a modal at once (the trigger lives 3 s); explain instead of failing silently."""
+        try:
+            response = self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            if _slack_error(exc) in TRIGGER_ERRORS:
+                respond(
+                    text=":hourglass: Slack gave up waiting for the confirmation window. "
+                    "Please run the command again.",
+                    response_type="ephemeral",
+                )
+                return None
+            raise
+        opened: dict[str, Any] = response["view"]
+        return opened
+
+    def _queue_preview(
+        self, user: str, action: Action, view: Mapping[str, Any], context: dict[str, str]
+    ) -> None:
+        view_id, view_hash = str(view["id"]), view.get("hash")
+        queued = self.jobs.submit(
+            "preview", self._preview, user, action, view_id, view_hash, context
+        )
+        if not queued:
+            self._update(
+                view_id,
+                message_modal(
+                    "untag is busy", "Too many jobs are running; please try again in a minute."
+                ),
+            )
+
+    def _preview(
+        self,
+        user: str,
+        action: Action,
+        view_id: str,
+        view_hash: str | None,
+        context: dict[str, str],
+    ) -> None:
+        try:
+            plan = self.untag.plan(user, action, context=context)
+        except UntagError as exc:
+            self._update(view_id, message_modal("Could not preview", str(exc)), view_hash)
+            return
+        if _nothing_to_do(plan):
+            self.untag.cancel(user, plan.operation.id)
+            self._update(
+                view_id,
+                message_modal(
+                    "Nothing to remove", "None of the records carries these tags: nothing to do."
+                ),
+                view_hash,
+            )
+            return
+        self._update(view_id, preview_modal(plan), view_hash)
+
+    def _update(self, view_id: str, view: View, view_hash: str | None = None) -> None:
+        try:
+            self.client.views_update(view_id=view_id, view=view, hash=view_hash)
+        except SlackApiError as exc:
+            # The user may have closed the modal meanwhile; the plan then simply expires.
+            log.info("views.update failed: %s", _slack_error(exc))
+
+    # confirm, cancel
+
+    def on_confirm(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = str(body.get("user", {}).get("id", ""))
+        op_id = metadata_of(view).get("op", "")
+        try:
+            plan = self.untag.load_plan(op_id)
+        except UntagError as exc:
+            ack(response_action="update", view=message_modal("untag", str(exc)))
+            return _logged("submit", user, "storage error")
+        if plan is None:
+            ack(
+                response_action="update",
+                view=message_modal(
+                    "Expired",
+                    "This confirmation has expired or was never issued. "
+                    "Please run the command again.",
+                ),
+            )
+            return _logged("submit", user, "unknown operation")
+        values = view.get("state", {}).get("values", {})
+        edited = self._edited_action(plan, _value(values, BLOCK_TAGS, INPUT_TAGS))
+        if isinstance(edited, ParseError):
+            ack(response_action="errors", errors={BLOCK_TAGS: str(edited)[:150]})
+            return _logged("submit", user, "invalid tags")
+        if edited is not None:
+            ack(response_action="update", view=loading_modal("Updating the preview…"))
+            self._cancel_quietly(user, op_id)
+            self._queue_preview(user, edited, {"id": view.get("id", "")}, dict(plan.context))
+            return _logged("submit", user, "tags edited")
+        if plan.action.is_account_wide and not _typed_names_match(plan, values):
+            expected = ", ".join(plan.action.tags)
+            ack(response_action="errors", errors={BLOCK_CONFIRM: f"Type {expected} to confirm"})
+            return _logged("submit", user, "deletion not confirmed")
+        try:
+            plan = self.untag.confirm(user, op_id)
+        except UntagError as exc:
+            title = "Already handled" if isinstance(exc, OperationConflict) else "Not allowed"
+            ack(response_action="update", view=message_modal(title, str(exc)))
+            return _logged("submit", user, f"refused ({type(exc).__name__})")
+        ack()
+        if not self.jobs.submit("execute", self._execute, plan, user):
+            self.untag.abandon(plan.operation.id, "untag was too busy; nothing was changed")
+            self._deliver(
+                user,
+                plan.context.get("channel"),
+                ":warning: untag is too busy right "
+                "now; nothing was changed. Please try again in a minute.",
+                None,
+            )
+        _logged("submit", user, "running")
+
+    def _edited_action(self, plan: Plan, typed: str | None) -> Action | ParseError | None:
+        """The action with the tags the user typed, or None when they left them alone."""
+        if typed is None or typed.strip() == format_tags(plan.action.tags):
+            return None
+        edited = replace_tags(plan.action, typed)
+        if isinstance(edited, Action) and edited.tags == plan.action.tags:
+            return None
+        return edited
+
+    def on_cancel(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack()
+        user = str(body.get("user", {}).get("id", ""))
+        self._cancel_quietly(user, metadata_of(view).get("op", ""))
+        _logged("cancel", user, "cancelled")
+
+    def _cancel_quietly(self, user: str, op_id: str) -> None:
+        # Already running, done or unknown: then there is nothing to cancel.
+        with contextlib.suppress(UntagError):
+            self.untag.cancel(user, op_id)
+
+    # execution and results
+
+    def _execute(self, plan: Plan, user: str) -> None:
+        channel = plan.context.get("channel")
+        tracker = self._progress_tracker(plan, user) if _is_long(plan) else None
+        try:
+            report = self.untag.run(plan, tracker.update if tracker else _ignore)
+        except UntagError as exc:
+            text = f":x: {plan.action.describe()}: {exc}"
+            if tracker:
+                tracker.finish(text, None)
+            else:
+                self._deliver(user, channel, text, None)
+            return
+        text, blocks = result_message(report)
+        if tracker:
+            tracker.finish(text, blocks)
+        else:
+            self._deliver(user, channel, text, blocks)
+
+    def _progress_tracker(self, plan: Plan, user: str) -> _ProgressMessage | None:
+        text, blocks = progress_message("Starting", 0, max(len(plan.action.targets), 1), None)
+        try:
+            posted = self.client.chat_postMessage(channel=user, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.info("progress message not posted: %s", _slack_error(exc))
+            return None
+        return _ProgressMessage(
+            self.client, str(posted["channel"]), str(posted["ts"]), plan.action.describe()
+        )
+
+    def _deliver(
+        self, user: str, channel: str | None, text: str, blocks: list[Block] | None
+    ) -> None:
+        """Ephemeral in the channel where it was asked; a DM when that is not possible."""
+        if channel:
+            try:
+                self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+                return
+            except SlackApiError as exc:
+                log.info("ephemeral reply failed (%s); sending a DM", _slack_error(exc))
+        self.client.chat_postMessage(channel=user, text=text, blocks=blocks)
+
+    # Undo and Retry failed
+
+    def on_undo(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        self._button(body, action, "undo", self.untag.undo)
+
+    def on_retry(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        self._button(body, action, "retry", self.untag.retry_failed)
+
+    def _button(
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        name: str,
+        run: Callable[[str, str], Report],
+    ) -> None:
+        user = str(body.get("user", {}).get("id", ""))
+        op_id = str(action.get("value", ""))
+        channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
+        if not self.jobs.submit(name, self._run_button, run, user, op_id, channel):
+            self._deliver(
+                user, channel, ":warning: untag is too busy; try again in a minute.", None
+            )
+        _logged(name, user, "queued")
+
+    def _run_button(
+        self, run: Callable[[str, str], Report], user: str, op_id: str, channel: str | None
+    ) -> None:
+        try:
+            report = run(user, op_id)
+        except UntagError as exc:
+            self._deliver(user, channel, f":no_entry: {exc}", None)
+            return
+        text, blocks = result_message(report)
+        self._deliver(user, channel, text, blocks)
+
+    # the "Remove tags" message shortcut
+
+    def on_message_shortcut(self, ack: Ack, shortcut: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = str(shortcut.get("user", {}).get("id", ""))
+        prefill = prefill_from_message(str(shortcut.get("message", {}).get("text") or ""))
+        channel = shortcut.get("channel", {}).get("id")
+        opened = self._open(
+            str(shortcut.get("trigger_id", "")), form_modal(prefill, channel=channel), respond
+        )
+        _logged("shortcut", user, "form opened" if opened else "trigger expired")
+
+    def on_form(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = str(body.get("user", {}).get("id", ""))
+        values = view.get("state", {}).get("values", {})
+        action = _action_from_form(values)
+        if isinstance(action, dict):
+            ack(response_action="errors", errors=action)
+            return _logged("form", user, "invalid")
+        try:
+            self.untag.check(user, action)
+        except UntagError as exc:
+            ack(response_action="errors", errors={BLOCK_PROVIDER: str(exc)[:150]})
+            return _logged("form", user, f"refused ({type(exc).__name__})")
+        ack(response_action="update", view=loading_modal())
+        context = {"channel": metadata_of(view).get("channel", "")}
+        self._queue_preview(user, action, {"id": view.get("id", "")}, context)
+        _logged("form", user, "previewing")
+
+    def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        # The body may hold a response_url or trigger_id: log the kind only.
+        log.error("listener failed: %s", type(error).__name__, exc_info=error)
+
+
+class _ProgressMessage:
+    """One DM updated in place with a progress bar, at most every few seconds."""
+
+    def __init__(self, client: WebClient, channel: str, ts: str, label: str) -> None:
+        self._client, self._channel, self._ts, self._label = client, channel, ts, label
+        self._started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_EVERY and done < total:
+            return
+        self._last = now
+        elapsed = now - self._started
+        left = elapsed / done * (total - done) if done else None
+        text, blocks = progress_message(self._label, done, total, left)
+        self._edit(text, blocks)
+
+    def finish(self, text: str, blocks: list[Block] | None) -> None:
+        self._edit(text, blocks)
+
+    def _edit(self, text: str, blocks: list[Block] | None) -> None:
+        try:
+            self._client.chat_update(channel=self._channel, ts=self._ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.info("progress update failed: %s", _slack_error(exc))
+
+
+def _ignore(done: int, total: int) -> None:
+    """No progress display for short jobs."""
+
+
+def _is_long(plan: Plan) -> bool:
+    """Jobs worth a live progress message: activities, Fernand's slow pace, big batches."""
+    action = plan.action
+    if action.provider is ProviderName.CONSTANT_CONTACT or action.is_account_wide:
+        return True
+    calls = sum(len(r.removing) for r in plan.preview.records)
+    if action.provider is ProviderName.FERNAND:
+        return calls > 5
+    return len(action.targets) > 500
+
+
+def _nothing_to_do(plan: Plan) -> bool:
+    preview = plan.preview
+    return (
+        preview.readable
+        and not plan.action.is_account_wide
+        and not any(r.removing for r in preview.records)
+    )
+
+
+def _typed_names_match(plan: Plan, values: Mapping[str, Any]) -> bool:
+    typed = (_value(values, BLOCK_CONFIRM, INPUT_CONFIRM) or "").strip()
+    return typed == ", ".join(plan.action.tags)
+
+
+def _value(values: Mapping[str, Any], block: str, action: str) -> str | None:
+    """A text input's value from ``view.state.values``, tolerant of missing parts."""
+    entry = values.get(block, {}).get(action, {}) if isinstance(values, Mapping) else {}
+    if not isinstance(entry, Mapping):
+        return None
+    value = entry.get("value")
+    if value is None and isinstance(entry.get("selected_option"), Mapping):
+        value = entry["selected_option"].get("value")
+    return str(value) if value is not None else None
+
+
+def _action_from_form(values: Mapping[str, Any]) -> Action | dict[str, str]:
+    """The form's fields read as one command, or errors keyed by the block to show them on."""
+    provider = _value(values, BLOCK_PROVIDER, INPUT_PROVIDER)
+    scope_choice = _value(values, BLOCK_SCOPE, INPUT_SCOPE) or ""
+    targets = (_value(values, BLOCK_TARGETS, INPUT_TARGETS) or "").replace(",", " ").split()
+    tags = (_value(values, BLOCK_TAGS, INPUT_TAGS) or "").strip()
+    if not provider:
+        return {BLOCK_PROVIDER: "Pick the tool the records live in"}
+    scope_provider, _, scope = scope_choice.partition(":")
+    if scope_choice and scope_provider != provider:
+        return {BLOCK_SCOPE: "Pick a module of the tool chosen above"}
+    if not targets:
+        return {BLOCK_TARGETS: "Give at least one record id or link"}
+    if not tags:
+        return {BLOCK_TAGS: "Give at least one tag"}
+    words = [provider, scope if provider != ProviderName.FERNAND.value else "", ",".join(targets)]
+    parsed = parse(" ".join(w for w in words if w) + " " + tags)
+    if isinstance(parsed, ParseError):
+        return {_block_for(parsed): str(parsed)[:150]}
+    if isinstance(parsed, HelpRequest) or parsed.operation is not Operation.REMOVE:
+        return {BLOCK_TARGETS: "The form removes tags from records; use /untag for the rest"}
+    return parsed
+
+
+def _block_for(error: ParseError) -> str:
+    message = error.message.lower()
+    if "tag" in message:
+        return BLOCK_TAGS
+    if "module" in message or "entity" in message or "type" in message:
+        return BLOCK_SCOPE
+    return BLOCK_TARGETS
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    try:
+        return str(exc.response.get("error", "unknown"))
+    except AttributeError:  # pragma: no cover - a response without a body
+        return "unknown"
+
+
+def _logged(kind: str, user: str, outcome: str) -> None:
+    log.info("slack %s user=%s outcome=%s", kind, user or "?", outcome)
