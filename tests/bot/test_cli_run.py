@@ -33,8 +33,9 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ALTA_", "FERNAND_", "ZOHO_", "BIGIN_", "CONSTANT_CONTACT_",
-                             "UNTAG_", "SLACK_"))
+        if not k.startswith(
+            ("ALTA_", "FERNAND_", "ZOHO_", "BIGIN_", "CONSTANT_CONTACT_", "UNTAG_", "SLACK_")
+        )
     }
     env["UNTAG_DATABASE"] = str(tmp_path / "untag.db")
     env["COLUMNS"] = "200"
@@ -43,7 +44,12 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [UNTAG, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120,
+        [UNTAG, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=env.get("UNTAG_TEST_CWD"),
     )
 
@@ -74,7 +80,10 @@ def test_zoho_crm_remove_and_undo(sandbox: Sandbox, env: dict[str, str]) -> None
     ]
     [remove] = writes(sandbox, "zoho")
     assert (remove.method, remove.path, remove.query) == (
-        "POST", "/crm/v7/Leads/actions/remove_tags", "")
+        "POST",
+        "/crm/v7/Leads/actions/remove_tags",
+        "",
+    )
     assert remove.headers["authorization"].startswith("Zoho-oauthtoken ")
     assert remove.json() == {"tags": [{"name": "Prime"}], "ids": [lead]}
     assert "Prime" not in sandbox.state.zoho.tags_of("Leads", lead)
@@ -114,7 +123,10 @@ def test_fernand_remove_and_undo(sandbox: Sandbox, env: dict[str, str]) -> None:
     assert report["results"][0]["outcome"] == "removed"
     [remove] = writes(sandbox, "fernand")
     assert (remove.method, remove.path, remove.query) == (
-        "DELETE", "/conversations/12345/tags/VIP%20Customer", "")
+        "DELETE",
+        "/conversations/12345/tags/VIP%20Customer",
+        "",
+    )
     assert remove.headers["x-api-key"] == env["FERNAND_API_KEY"]
     assert "VIP Customer" not in sandbox.state.fernand.tags_of(12345)
 
@@ -180,7 +192,8 @@ def test_dry_run_makes_no_write_request(sandbox: Sandbox, env: dict[str, str]) -
         assert report["dry_run"] is True
         assert {r["outcome"] for r in report["results"]} <= {"skipped", "not present"}
     api_writes = [
-        r for r in sandbox.requests
+        r
+        for r in sandbox.requests
         if r.method != "GET" and r.provider not in ("zoho-accounts", "constantcontact-token")
     ]
     assert api_writes == []

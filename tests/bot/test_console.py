@@ -14,13 +14,19 @@ def console(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProc
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ALTA_", "FERNAND_", "ZOHO_", "BIGIN_", "CONSTANT_CONTACT_",
-                             "UNTAG_", "SLACK_"))
+        if not k.startswith(
+            ("ALTA_", "FERNAND_", "ZOHO_", "BIGIN_", "CONSTANT_CONTACT_", "UNTAG_", "SLACK_")
+        )
     }
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [UNTAG, "console", "--as", "U0DEMO", *args], input=script, env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=120,
+        [UNTAG, "console", "--as", "U0DEMO", *args],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -69,16 +69,18 @@ def test_no_configured_secret_leaks_into_output_logs_or_the_database(
     wrong = {**env, "ZOHO_CLIENT_SECRET": "CANARY-wrong-secret-e77"}
     untag("run", "zoho Leads 554023000000793002 Prime", "--yes", environment=wrong)
     sandbox.add_fault(Fault(provider="alta", kind="drop"))
-    untag("run", 'alta thread 3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10 "Hot Lead"', "--yes",
-          environment={**env, "ALTA_REQUESTS_PER_MINUTE": "0"})
+    untag(
+        "run",
+        'alta thread 3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10 "Hot Lead"',
+        "--yes",
+        environment={**env, "ALTA_REQUESTS_PER_MINUTE": "0"},
+    )
 
     assert sandbox.token_requests("zoho") >= 2 and sandbox.token_requests("constantcontact") >= 1
     text = "\n".join(o.stdout + o.stderr for o in outputs)
     assert "Zoho refused the refresh token" in text  # the refusal path really ran
     assert "Traceback" not in text
-    stored = b"".join(
-        p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("untag.db")
-    )
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("untag.db"))
     assert stored, "the database must exist"
     for secret in [*SECRETS, "CANARY-wrong-secret-e77"]:
         assert secret not in text, f"{secret} leaked into output"
