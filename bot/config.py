@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     untag_database: Path = Path("untag.db")
     untag_admins: str = ""
     untag_policy: Path | None = None
+    untag_audit_key: SecretStr | None = None
     untag_http_timeout: float = Field(default=30.0, gt=0, le=600)
 
     alta_api_token: SecretStr | None = None

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -67,6 +69,7 @@ __all__ = ["SlackSurface", "build_app"]
 log = logging.getLogger("untag.slack")
 
 TRIGGER_ERRORS = frozenset({"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"})
+VIEW_APPEAR_WAIT = 5.0  # seconds to wait for Slack to apply a response_action view
 PROGRESS_EVERY = 2.0  # seconds between in-place updates: chat.update is rate limited
 
 
@@ -104,6 +107,25 @@ def build_app(
     surface = SlackSurface(runtime, client, jobs or Jobs())
     surface.register(app)
     return app, surface
+
+
+@dataclass(frozen=True)
+class _ViewRef:
+    """The modal a background job fills in: by id (from views.open) or by our external_id.
+
+    A view set through ``response_action`` is applied by Slack after our HTTP
+    answer arrives; a job can be faster.  Addressing the loading view by its
+    own ``external_id`` means the job can only ever replace *that* view, and
+    waits until Slack has applied it instead of being overwritten by it.
+    """
+
+    view_id: str | None = None
+    external_id: str | None = None
+    hash: str | None = None
+
+    @classmethod
+    def fresh(cls) -> _ViewRef:
+        return cls(external_id=f"untag-{uuid.uuid4().hex}")
 
 
 class SlackSurface:
@@ -145,7 +167,8 @@ class SlackSurface:
         context = {"channel": str(command.get("channel_id", ""))}
         view = self._open(str(command.get("trigger_id", "")), loading_modal(), respond)
         if view is not None:
-            self._queue_preview(user, parsed, view, context)
+            target = _ViewRef(view_id=str(view["id"]), hash=view.get("hash"))
+            self._queue_preview(user, parsed, target, context)
         _logged("command", user, "modal opened" if view else "trigger expired")
 
     def _open(self, trigger_id: str, view: View, respond: Respond) -> dict[str, Any] | None:
@@ -165,51 +188,46 @@ class SlackSurface:
         return opened
 
     def _queue_preview(
-        self, user: str, action: Action, view: Mapping[str, Any], context: dict[str, str]
+        self, user: str, action: Action, target: _ViewRef, context: dict[str, str]
     ) -> None:
-        view_id, view_hash = str(view["id"]), view.get("hash")
-        queued = self.jobs.submit(
-            "preview", self._preview, user, action, view_id, view_hash, context
-        )
-        if not queued:
-            self._update(
-                view_id,
-                message_modal(
-                    "untag is busy", "Too many jobs are running; please try again in a minute."
-                ),
-            )
+        if not self.jobs.submit("preview", self._preview, user, action, target, context):
+            busy = "Too many jobs are running; please try again in a minute."
+            self._update(target, message_modal("untag is busy", busy))
 
     def _preview(
-        self,
-        user: str,
-        action: Action,
-        view_id: str,
-        view_hash: str | None,
-        context: dict[str, str],
+        self, user: str, action: Action, target: _ViewRef, context: dict[str, str]
     ) -> None:
         try:
             plan = self.untag.plan(user, action, context=context)
         except UntagError as exc:
-            self._update(view_id, message_modal("Could not preview", str(exc)), view_hash)
+            self._update(target, message_modal("Could not preview", str(exc)))
             return
         if _nothing_to_do(plan):
             self.untag.cancel(user, plan.operation.id)
-            self._update(
-                view_id,
-                message_modal(
-                    "Nothing to remove", "None of the records carries these tags: nothing to do."
-                ),
-                view_hash,
-            )
+            nothing = "None of the records carries these tags: nothing to do."
+            self._update(target, message_modal("Nothing to remove", nothing))
             return
-        self._update(view_id, preview_modal(plan), view_hash)
+        self._update(target, preview_modal(plan))
 
-    def _update(self, view_id: str, view: View, view_hash: str | None = None) -> None:
-        try:
-            self.client.views_update(view_id=view_id, view=view, hash=view_hash)
-        except SlackApiError as exc:
-            # The user may have closed the modal meanwhile; the plan then simply expires.
-            log.info("views.update failed: %s", _slack_error(exc))
+    def _update(self, target: _ViewRef, view: View) -> None:
+        deadline = time.monotonic() + VIEW_APPEAR_WAIT
+        while True:
+            try:
+                self.client.views_update(
+                    view_id=target.view_id,
+                    external_id=target.external_id,
+                    view=view,
+                    hash=target.hash,
+                )
+                return
+            except SlackApiError as exc:
+                error = _slack_error(exc)
+                if error == "not_found" and target.external_id and time.monotonic() < deadline:
+                    time.sleep(0.1)  # Slack has not applied our response_action view yet
+                    continue
+                # The user may have closed the modal meanwhile; the plan then simply expires.
+                log.info("views.update failed: %s", error)
+                return
 
     # confirm, cancel
 
@@ -237,9 +255,11 @@ class SlackSurface:
             ack(response_action="errors", errors={BLOCK_TAGS: str(edited)[:150]})
             return _logged("submit", user, "invalid tags")
         if edited is not None:
-            ack(response_action="update", view=loading_modal("Updating the preview…"))
+            target = _ViewRef.fresh()
+            loading = loading_modal("Updating the preview…", external_id=target.external_id)
+            ack(response_action="update", view=loading)
             self._cancel_quietly(user, op_id)
-            self._queue_preview(user, edited, {"id": view.get("id", "")}, dict(plan.context))
+            self._queue_preview(user, edited, target, dict(plan.context))
             return _logged("submit", user, "tags edited")
         if plan.action.is_account_wide and not _typed_names_match(plan, values):
             expected = ", ".join(plan.action.tags)
@@ -387,9 +407,10 @@ class SlackSurface:
         except UntagError as exc:
             ack(response_action="errors", errors={BLOCK_PROVIDER: str(exc)[:150]})
             return _logged("form", user, f"refused ({type(exc).__name__})")
-        ack(response_action="update", view=loading_modal())
+        target = _ViewRef.fresh()
+        ack(response_action="update", view=loading_modal(external_id=target.external_id))
         context = {"channel": metadata_of(view).get("channel", "")}
-        self._queue_preview(user, action, {"id": view.get("id", "")}, context)
+        self._queue_preview(user, action, target, context)
         _logged("form", user, "previewing")
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:

@@ -112,9 +112,12 @@ def metadata_of(view: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def loading_modal(text: str = "Reading the current tags…") -> View:
+def loading_modal(
+    text: str = "Reading the current tags…", *, external_id: str | None = None
+) -> View:
     return View(
         type="modal",
+        external_id=external_id,
         title=_plain("untag", 24),
         close=_plain("Close", 24),
         blocks=[SectionBlock(text=MarkdownTextObject(text=f":hourglass_flowing_sand: {text}"))],

@@ -14,10 +14,29 @@ threads, and build the stores on it::
         ...  # this caller, and no other, executes the operation
 
 Modules: ``db`` (connection, :func:`immediate`, migrations), ``schema`` (the
-numbered migrations), ``operations``, ``tokens``, ``errors``.  A new store adds
-a module and the next migration in ``schema``.
+numbered migrations), ``operations``, ``tokens``, ``plans``, ``errors``,
+``audit`` (the hash-chained event log) and ``reports`` (admin queries and their
+filter words).  A new store adds a module and the next migration in ``schema``.
 """
 
+from storage.audit import (
+    GENESIS_HASH,
+    MIN_KEY_BYTES,
+    AuditChainBroken,
+    AuditError,
+    AuditFilter,
+    AuditKeyError,
+    AuditLog,
+    Event,
+    EventKind,
+    PruneResult,
+    VerifyResult,
+    audit_key_recorded,
+    canonical_json,
+    default_key_file,
+    event_hash,
+    load_audit_key,
+)
 from storage.db import Database, immediate, migrate, open_database
 from storage.errors import (
     ChildExists,
@@ -35,21 +54,46 @@ from storage.operations import (
     ResultRecord,
 )
 from storage.plans import PlanStore, StoredPlan
+from storage.reports import (
+    FILTER_KEYS,
+    OUTCOMES,
+    FilterError,
+    OperationReport,
+    count_operations,
+    operation_reports,
+    parse_audit_filters,
+    parse_time_bound,
+    split_filter_words,
+)
 from storage.schema import MIGRATIONS, Migration
 from storage.tokens import StoredToken, TokenStore
 
 __all__ = [
+    "FILTER_KEYS",
+    "GENESIS_HASH",
     "MIGRATIONS",
+    "MIN_KEY_BYTES",
+    "OUTCOMES",
+    "AuditChainBroken",
+    "AuditError",
+    "AuditFilter",
+    "AuditKeyError",
+    "AuditLog",
     "ChildExists",
     "Database",
     "DatabaseBusy",
+    "Event",
+    "EventKind",
+    "FilterError",
     "Migration",
     "NewResult",
     "OpKind",
     "OpStatus",
     "OperationRecord",
+    "OperationReport",
     "OperationStore",
     "PlanStore",
+    "PruneResult",
     "ResultRecord",
     "SchemaMismatch",
     "StoreError",
@@ -57,7 +101,18 @@ __all__ = [
     "StoredToken",
     "TokenStore",
     "UnknownOperation",
+    "VerifyResult",
+    "audit_key_recorded",
+    "canonical_json",
+    "count_operations",
+    "default_key_file",
+    "event_hash",
     "immediate",
+    "load_audit_key",
     "migrate",
     "open_database",
+    "operation_reports",
+    "parse_audit_filters",
+    "parse_time_bound",
+    "split_filter_words",
 ]

@@ -113,8 +113,75 @@ def _plans(db: Database) -> None:
     )
 
 
+def _audit(db: Database) -> None:
+    # The hash-chained event log (storage.audit).  AUTOINCREMENT keeps the
+    # highest seq ever used in sqlite_sequence, so verify() notices rows
+    # deleted from the end.  Columns are TEXT for the same reason as above.
+    db.execute(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            team TEXT,
+            kind TEXT NOT NULL,
+            op_id TEXT,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_at ON events (at)")
+    db.execute("CREATE INDEX events_actor ON events (actor, seq)")
+    db.execute("CREATE INDEX events_kind ON events (kind, seq)")
+    db.execute("CREATE INDEX events_op ON events (op_id, seq)")
+    # One row: `pruning` is raised only inside AuditLog.prune()'s transaction
+    # (never committed as 1); `key_check` is an HMAC fingerprint of the audit
+    # key, never the key, so a process with the wrong key is refused at start.
+    db.execute(
+        """
+        CREATE TABLE audit_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pruning INTEGER NOT NULL DEFAULT 0 CHECK (pruning IN (0, 1)),
+            key_check TEXT
+        )
+        """
+    )
+    db.execute("INSERT INTO audit_state (id) VALUES (1)")
+    # Append-only: a deterrent and a bug-catcher (whoever can write the file can
+    # drop them); verify() is what detects tampering.
+    db.execute(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        WHEN (SELECT pruning FROM audit_state WHERE id = 1) IS NOT 1
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER audit_state_no_delete BEFORE DELETE ON audit_state
+        BEGIN SELECT RAISE(ABORT, 'audit state cannot be deleted'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER audit_state_key_once BEFORE UPDATE OF key_check ON audit_state
+        WHEN OLD.key_check IS NOT NULL AND NEW.key_check IS NOT OLD.key_check
+        BEGIN SELECT RAISE(ABORT, 'the audit key fingerprint is set once'); END
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "operations and results", _operations),
     Migration(2, "oauth tokens", _tokens),
     Migration(3, "plans; one undo and one retry per operation", _plans),
+    Migration(4, "hash-chained audit log", _audit),
 )
