@@ -33,7 +33,7 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """The app logs its own line per request."""
 
 
@@ -71,9 +71,10 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    with Sandbox(port=0, seed_demo=True).start() as sb, FakeSlack(
-        bot_token=BOT_TOKEN, signing_secret=SECRET
-    ).start() as slack:
+    with (
+        Sandbox(port=0, seed_demo=True).start() as sb,
+        FakeSlack(bot_token=BOT_TOKEN, signing_secret=SECRET).start() as slack,
+    ):
         overrides: dict[str, Any] = {k.lower(): v for k, v in sb.env().items()}
         settings = load_settings(
             **overrides,
@@ -85,8 +86,13 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         )
         runtime = build_runtime(settings)
         app, surface = build_app(runtime)
-        server = make_server("127.0.0.1", 0, make_wsgi_app(app), server_class=_ThreadingServer,
-                             handler_class=_QuietHandler)
+        server = make_server(
+            "127.0.0.1",
+            0,
+            make_wsgi_app(app),
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -120,36 +126,53 @@ CC_CONTACT = "1618ae62-4752-11e9-9c8a-fa163e6b01c1"
 THREAD = "3f2b9c1e-5a7d-4e21-9b6a-0c8d2e4f6a10"
 FLOWS = {
     "zoho": Flow(
-        "zoho Leads 554023000000793002 Prime", "Prime", "zoho",
+        "zoho Leads 554023000000793002 Prime",
+        "Prime",
+        "zoho",
         ("POST", "/crm/v7/Leads/actions/remove_tags", ""),
         {"tags": [{"name": "Prime"}], "ids": ["554023000000793002"]},
         ("POST", "/crm/v7/Leads/actions/add_tags"),
         {"tags": [{"name": "Prime"}], "ids": ["554023000000793002"], "over_write": False},
     ),
     "bigin": Flow(
-        'bigin Companies 2445013000000500001 "Hot Deal"', '"Hot Deal"', "bigin",
-        ("POST", "/bigin/v2/Accounts/actions/remove_tags",
-         "ids=2445013000000500001&tag_names=Hot%20Deal"),
+        'bigin Companies 2445013000000500001 "Hot Deal"',
+        '"Hot Deal"',
+        "bigin",
+        (
+            "POST",
+            "/bigin/v2/Accounts/actions/remove_tags",
+            "ids=2445013000000500001&tag_names=Hot%20Deal",
+        ),
         None,
         ("POST", "/bigin/v2/Accounts/actions/add_tags"),
         {"tags": [{"name": "Hot Deal"}], "ids": ["2445013000000500001"], "over_write": False},
     ),
     "fernand": Flow(
-        'fernand 12345 "VIP Customer"', '"VIP Customer"', "fernand",
-        ("DELETE", "/conversations/12345/tags/VIP%20Customer", ""), None,
-        ("POST", "/conversations/12345/tags"), {"name": "VIP Customer"},
+        'fernand 12345 "VIP Customer"',
+        '"VIP Customer"',
+        "fernand",
+        ("DELETE", "/conversations/12345/tags/VIP%20Customer", ""),
+        None,
+        ("POST", "/conversations/12345/tags"),
+        {"name": "VIP Customer"},
     ),
     "alta": Flow(
-        f'alta thread {THREAD} "Hot Lead"', '"Hot Lead"', "alta",
+        f'alta thread {THREAD} "Hot Lead"',
+        '"Hot Lead"',
+        "alta",
         ("POST", "/v1/tags/unassign", ""),
         {"entityId": THREAD, "entityType": "emailThread", "tags": ["Hot Lead"]},
         ("POST", "/v1/tags/assign"),
         {"entityId": THREAD, "entityType": "emailThread", "tags": ["Hot Lead"]},
     ),
     "constantcontact": Flow(
-        f"cc contacts {CC_CONTACT} VIP", "VIP", "constantcontact",
-        ("POST", "/v3/activities/contacts_taggings_remove", ""), "cc-remove",
-        ("POST", "/v3/activities/contacts_taggings_add"), "cc-add",
+        f"cc contacts {CC_CONTACT} VIP",
+        "VIP",
+        "constantcontact",
+        ("POST", "/v3/activities/contacts_taggings_remove", ""),
+        "cc-remove",
+        ("POST", "/v3/activities/contacts_taggings_add"),
+        "cc-add",
     ),
 }
 
@@ -171,8 +194,9 @@ def test_command_modal_submit_result_undo(stack: Stack, name: str) -> None:
     assert flow.tags_typed.strip('"') in json.dumps(preview["blocks"])
     assert stack.writes(flow.provider) == []  # a preview reads; nothing was changed yet
 
-    done = stack.slack.submit_view(stack.url, preview["id"], tags_value(flow.tags_typed),
-                                   user_id=ALICE)
+    done = stack.slack.submit_view(
+        stack.url, preview["id"], tags_value(flow.tags_typed), user_id=ALICE
+    )
     assert done.status == 200 and done.body == ""  # closes the modal
     result = stack.wait_for_message("Removal succeeded")
     [remove] = stack.writes(flow.provider)
@@ -192,18 +216,20 @@ def test_command_modal_submit_result_undo(stack: Stack, name: str) -> None:
 
 def test_a_pasted_zoho_crm_link_ends_with_the_right_remove_request(stack: Stack) -> None:
     link = "https://crm.zoho.com/crm/org20071/tab/Leads/554023000000792001"
-    stack.slack.message_shortcut(stack.url, f"please drop Prime from <{link}|this lead>",
-                                 user_id=ALICE, channel_id="C0OPS")
+    stack.slack.message_shortcut(
+        stack.url, f"please drop Prime from <{link}|this lead>", user_id=ALICE, channel_id="C0OPS"
+    )
     form = stack.wait_for_view("untag_form")
     rendered = json.dumps(form["blocks"])
     assert "554023000000792001" in rendered and '"zoho:Leads"' in rendered  # pre-filled
     values = {
-        "provider": {"provider_select": {"type": "static_select",
-                                         "selected_option": {"value": "zoho"}}},
-        "scope": {"scope_select": {"type": "static_select",
-                                   "selected_option": {"value": "zoho:Leads"}}},
-        "targets": {"targets_input": {"type": "plain_text_input",
-                                      "value": "554023000000792001"}},
+        "provider": {
+            "provider_select": {"type": "static_select", "selected_option": {"value": "zoho"}}
+        },
+        "scope": {
+            "scope_select": {"type": "static_select", "selected_option": {"value": "zoho:Leads"}}
+        },
+        "targets": {"targets_input": {"type": "plain_text_input", "value": "554023000000792001"}},
         "tags": {"tags_input": {"type": "plain_text_input", "value": "Prime"}},
     }
     stack.slack.submit_view(stack.url, form["id"], values, user_id=ALICE)
@@ -306,8 +332,10 @@ def test_account_wide_deletion_needs_an_admin_and_the_typed_name(stack: Stack) -
     stack.slack.slash_command(stack.url, command, user_id=ADMIN)
     preview = stack.wait_for_view("untag_confirm")
     assert "Contacts affected" in json.dumps(preview["blocks"])
-    values = {**tags_value('"Spring Promo 2026"'),
-              "confirm_name": {"confirm_input": {"type": "plain_text_input", "value": "Spring"}}}
+    values = {
+        **tags_value('"Spring Promo 2026"'),
+        "confirm_name": {"confirm_input": {"type": "plain_text_input", "value": "Spring"}},
+    }
     wrong = stack.slack.submit_view(stack.url, preview["id"], values, user_id=ADMIN)
     assert wrong.json()["response_action"] == "errors"
     assert stack.writes("constantcontact") == []
@@ -333,8 +361,16 @@ def test_expired_trigger_is_explained_not_silent(stack: Stack) -> None:
 def signed_command(text: str) -> bytes:
     from urllib.parse import urlencode
 
-    return urlencode({"command": "/untag", "text": text, "user_id": ALICE, "team_id": "T0TEST",
-                      "channel_id": "C0OPS", "trigger_id": "1.2.3"}).encode()
+    return urlencode(
+        {
+            "command": "/untag",
+            "text": text,
+            "user_id": ALICE,
+            "team_id": "T0TEST",
+            "channel_id": "C0OPS",
+            "trigger_id": "1.2.3",
+        }
+    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -386,7 +422,28 @@ def test_every_command_and_callback_id_in_the_manifest_has_a_listener(stack: Sta
         reply = stack.slack.slash_command(stack.url, "help", command=command["command"])
         assert reply.status == 200 and "zoho" in reply.body
     for shortcut in manifest["features"]["shortcuts"]:
-        reply = stack.slack.message_shortcut(stack.url, "no links here",
-                                             callback_id=shortcut["callback_id"])
+        reply = stack.slack.message_shortcut(
+            stack.url, "no links here", callback_id=shortcut["callback_id"]
+        )
         assert reply.status == 200
     stack.wait_for_view("untag_form")
+
+
+def test_retry_failed_sends_only_the_failed_records_once(stack: Stack) -> None:
+    locked, free = "554023000000799009", "554023000000793002"
+    stack.slack.slash_command(stack.url, f"zoho Leads {free},{locked} Prime", user_id=ALICE)
+    preview = stack.wait_for_view("untag_confirm")
+    stack.slack.submit_view(stack.url, preview["id"], tags_value("Prime"), user_id=ALICE)
+    result = stack.wait_for_message("Removal partially failed")
+    assert "locked" in result.latest().text or "locked" in json.dumps(result.latest().blocks)
+
+    stack.sandbox.state.zoho.unlock("Leads", locked)
+    stack.sandbox.clear_requests()
+    stack.slack.click(stack.url, action_id="untag_retry", message=result, user_id=ALICE)
+    stack.wait_for_message("Removal succeeded: 1 record")
+    [retry] = stack.writes("zoho")
+    assert retry.json() == {"tags": [{"name": "Prime"}], "ids": [locked]}
+
+    stack.slack.click(stack.url, action_id="untag_retry", message=result, user_id=ALICE)
+    stack.wait_for_message("already retried")
+    assert len(stack.writes("zoho")) == 1

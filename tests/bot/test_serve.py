@@ -1,0 +1,122 @@
+"""`untag serve` for real: gunicorn in a subprocess, a full flow, and what its log says."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox import Sandbox
+from sandbox.slack import FakeSlack
+from tests.bot.test_cli_run import base_env
+
+UNTAG = str(Path(sys.executable).parent / "untag")
+BOT_TOKEN, SECRET = "xoxb-serve-canary-51f0", "serve-signing-canary-77aa"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Sandbox, FakeSlack, subprocess.Popen[str]]]:
+    with (
+        Sandbox(port=0).start() as sb,
+        FakeSlack(bot_token=BOT_TOKEN, signing_secret=SECRET).start() as slack,
+    ):
+        port = free_port()
+        env = {
+            **base_env(tmp_path),
+            **sb.env(),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+        }
+        process = subprocess.Popen(
+            [UNTAG, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, process)
+            yield f"{base}/slack/events", sb, slack, process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            process.stderr.close()
+
+
+def wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "untag serve exited"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("untag serve never became healthy")
+
+
+def test_serve_runs_a_removal_and_logs_one_safe_line_per_request(
+    served: tuple[str, Sandbox, FakeSlack, subprocess.Popen[str]],
+) -> None:
+    url, sb, slack, process = served
+    reply = slack.slash_command(url, "zoho Leads 554023000000793002 Prime", user_id="U0ALICE")
+    assert reply.status == 200
+    slack.wait_for(
+        lambda: any(v.get("callback_id") == "untag_confirm" for v in list(slack.views.values()))
+    )
+    view = next(v for v in list(slack.views.values()) if v.get("callback_id") == "untag_confirm")
+    values = {"tags": {"tags_input": {"type": "plain_text_input", "value": "Prime"}}}
+    slack.submit_view(url, view["id"], values, user_id="U0ALICE")
+    slack.wait_for(
+        lambda: any("Removal succeeded" in m.latest().text for m in list(slack.messages))
+    )
+    writes = [r for r in sb.requests if r.provider == "zoho" and r.method == "POST"]
+    assert [json.loads(r.body) for r in writes] == [
+        {"tags": [{"name": "Prime"}], "ids": ["554023000000793002"]}
+    ]
+
+    process.send_signal(signal.SIGTERM)
+    _, log = process.communicate(timeout=30)
+    assert "slack command user=U0ALICE outcome=modal opened" in log
+    assert "slack submit user=U0ALICE outcome=running" in log
+    assert log.count("POST /slack/events 200") >= 2
+    assert reply.trigger_id and reply.trigger_id not in log
+    assert reply.response_url and reply.response_url not in log
+    for secret in (BOT_TOKEN, SECRET, os.environ.get("ZOHO_CLIENT_SECRET", "zoho-demo-secret")):
+        assert secret not in log
+    assert "Traceback" not in log
+
+
+def test_serve_refuses_to_start_without_slack_credentials(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [UNTAG, "serve", "--port", str(free_port())],
+        env=base_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET missing" in done.stderr
