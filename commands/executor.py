@@ -30,7 +30,7 @@ from commands.errors import (
     UntagError,
 )
 from commands.providers import Provider
-from commands.providers.base import no_progress
+from commands.providers.base import no_progress, reporting_batches_to
 from commands.results import Outcome, Preview, Progress, RecordResult
 from storage import (
     ChildExists,
@@ -373,7 +373,8 @@ class Untag:
 
     def _run(self, op_id: str, call: Callable[[], list[RecordResult]]) -> list[RecordResult]:
         try:
-            return call()
+            with reporting_batches_to(lambda batch: self._record_batch(op_id, batch)):
+                return call()
         except UntagError as exc:
             self._finish(op_id, OpStatus.FAILED, error=str(exc))
             raise
@@ -381,6 +382,10 @@ class Untag:
             self._finish(op_id, OpStatus.FAILED, error="internal error; see the server log")
             log.exception("operation %s failed unexpectedly", op_id)
             raise
+
+    def _record_batch(self, op_id: str, batch: Sequence[RecordResult]) -> None:
+        with _storage():
+            self.operations.record_results(op_id, [_new_result(r) for r in batch])
 
     def _complete(self, op_id: str, action: Action, results: list[RecordResult]) -> Report:
         with _storage():

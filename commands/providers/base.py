@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar
 
@@ -24,6 +26,7 @@ __all__ = [
     "match_tags",
     "no_progress",
     "preview_from_current",
+    "reporting_batches_to",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,25 @@ def failed_results(targets: Iterable[str], error: ProviderError) -> list[RecordR
     ]
 
 
+BatchSink = Callable[[Sequence[RecordResult]], None]
+_batch_sink: ContextVar[BatchSink | None] = ContextVar("untag_batch_sink", default=None)
+
+
+@contextmanager
+def reporting_batches_to(sink: BatchSink) -> Iterator[None]:
+    """Within this block, every batch's results go to ``sink`` as soon as the batch ends.
+
+    The executor records them there, so a crash in the middle of a long job
+    leaves each finished batch recorded as done: a retry never sends it again.
+    A context variable keeps the provider Protocol free of bookkeeping.
+    """
+    token = _batch_sink.set(sink)
+    try:
+        yield
+    finally:
+        _batch_sink.reset(token)
+
+
 class BatchRunner:
     """Runs a job's batches, turning one batch's failure into that batch's failed records.
 
@@ -139,6 +161,9 @@ class BatchRunner:
             except ProviderError as exc:
                 log.warning("batch of %d failed: %s", len(targets), exc)
                 results = failed_results(targets, exc)
+        sink = _batch_sink.get()
+        if sink is not None:
+            sink(results)
         self.advance(len(targets))
         return results
 

@@ -272,3 +272,36 @@ def test_simultaneous_undo_clicks_undo_once(untag: Untag, provider: FakeZoho) ->
         t.join()
     assert sorted(outcomes) == ["refused"] * 5 + ["undone"]
     assert provider.undos == 1
+
+
+def test_each_finished_batch_is_recorded_before_the_next_starts(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    from commands.providers.base import BatchRunner, chunked
+
+    class Crash(Exception):
+        """The process dying in the middle of a job."""
+
+    def remove_in_batches(act: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        runner = BatchRunner(len(act.targets), progress)
+        results: list[RecordResult] = []
+        for number, batch in enumerate(chunked(act.targets, 2)):
+            if number == 2:
+                raise Crash
+            results += runner.run(
+                batch,
+                lambda b=batch: [  # type: ignore[misc]
+                    RecordResult(target=t, outcome=Outcome.REMOVED, removed=("Prime",)) for t in b
+                ],
+            )
+        return results
+
+    provider.remove = remove_in_batches  # type: ignore[method-assign]
+    provider.records.update({str(i): ["Prime"] for i in range(2000, 2006)})
+    plan = untag.plan("U1", action(*(str(i) for i in range(2000, 2006))))
+    with pytest.raises(Crash):
+        untag.execute("U1", plan)
+    recorded = untag.operations.results(plan.operation.id)
+    assert [(r.target, r.outcome) for r in recorded] == [
+        (str(i), "removed") for i in range(2000, 2004)
+    ]
