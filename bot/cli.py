@@ -259,3 +259,12 @@ def _protect(settings: Settings) -> None:
         if token is not None:
             secrets.append(token.get_secret_value())
     protect(secrets)
+
+
+def _register_audit() -> None:
+    from bot.audit_cli import audit
+
+    main.add_command(audit)
+
+
+_register_audit()

@@ -15,11 +15,15 @@ from commands.executor import Untag
 from commands.http import HttpClient
 from commands.providers import Wiring, build_providers
 from storage import (
+    AuditLog,
     Database,
+    EventKind,
     OperationRecord,
     OperationStore,
     PlanStore,
     TokenStore,
+    default_key_file,
+    load_audit_key,
     open_database,
 )
 
@@ -48,10 +52,30 @@ def build_runtime(settings: Settings, *, dry_run: bool = False, transport: Any =
     config = settings.providers()
     http = HttpClient(timeout=config.timeout, dry_run=dry_run, transport=transport)
     db = open_database(settings.untag_database)
+    audit = AuditLog(db, _audit_key(settings))
     operations = OperationStore(db)
     interrupted = operations.interrupt_running()
     for op in interrupted:
         log.warning("operation %s was interrupted by a crash; its recorded results stay", op.id)
+        audit.append(
+            EventKind.INTERRUPTED,
+            actor=op.requester,
+            op_id=op.id,
+            detail={"provider": op.provider, "status": "interrupted"},
+        )
     providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db)))
-    untag = Untag(providers, operations, PlanStore(db), admins=settings.admins, dry_run=dry_run)
+    untag = Untag(
+        providers,
+        operations,
+        PlanStore(db),
+        audit=audit,
+        admins=settings.admins,
+        dry_run=dry_run,
+    )
     return Runtime(settings=settings, http=http, db=db, untag=untag, interrupted=interrupted)
+
+
+def _audit_key(settings: Settings) -> bytes:
+    """``UNTAG_AUDIT_KEY``, else a key file beside (never inside) the database."""
+    explicit = settings.untag_audit_key.get_secret_value() if settings.untag_audit_key else None
+    return load_audit_key(explicit, default_key_file(settings.untag_database))

@@ -33,7 +33,9 @@ from commands.providers import Provider
 from commands.providers.base import no_progress, reporting_batches_to
 from commands.results import Outcome, Preview, Progress, RecordResult
 from storage import (
+    AuditLog,
     ChildExists,
+    EventKind,
     NewResult,
     OperationRecord,
     OperationStore,
@@ -42,6 +44,7 @@ from storage import (
     PlanStore,
     ResultRecord,
     StoreError,
+    immediate,
 )
 
 __all__ = ["Plan", "Report", "Untag"]
@@ -109,12 +112,14 @@ class Untag:
         operations: OperationStore,
         plans: PlanStore,
         *,
+        audit: AuditLog | None = None,
         admins: Collection[str] = (),
         dry_run: bool = False,
     ) -> None:
         self.providers = dict(providers)
         self.operations = operations
         self.plans = plans
+        self.audit = audit
         self.admins = frozenset(admins)
         self.dry_run = dry_run
 
@@ -125,12 +130,15 @@ class Untag:
     def is_admin(self, user: str) -> bool:
         return user in self.admins
 
-    def authorize(self, user: str, action: Action) -> None:
-        """Everyone may request removals; account-wide deletion is for admins only."""
+    def authorize(self, user: str, action: Action, *, op_id: str | None = None) -> None:
+        """Everyone may request removals; account-wide deletion is for admins only.
+
+        A refusal is itself an event in the audit log.
+        """
         if action.is_account_wide and not self.is_admin(user):
-            raise AuthorizationDenied(
-                "account-wide tag deletion is limited to admins (UNTAG_ADMINS)"
-            )
+            reason = "account-wide tag deletion is limited to admins (UNTAG_ADMINS)"
+            self._event(EventKind.DENIED, user, op_id, {**_about(action), "reason": reason})
+            raise AuthorizationDenied(reason)
 
     def check(self, user: str, action: Action) -> None:
         """The checks that need no I/O: the provider is enabled and the user may run this."""
@@ -155,12 +163,14 @@ class Untag:
                 tags=action.tags,
                 dry_run=self.dry_run,
             )
+        self._event(EventKind.REQUESTED, user, operation.id, _about(action))
         try:
             preview = provider.preview(action)
         except ProviderError as exc:
-            self._finish(operation.id, OpStatus.FAILED, error=str(exc))
+            self._finish(operation.id, OpStatus.FAILED, error=str(exc), actor=user)
             raise
         context = dict(context or {})
+        self._event(EventKind.PREVIEWED, user, operation.id, _preview_counts(preview))
         with _storage():
             self.plans.save(
                 operation.id,
@@ -194,7 +204,11 @@ class Untag:
         plan = self._stored_plan(op_id)
         self._require_owner(user, plan.operation)
         with _storage():
-            self.operations.advance(op_id, to=OpStatus.CANCELLED, expect={OpStatus.PREVIEWED})
+            cancelled = self.operations.advance(
+                op_id, to=OpStatus.CANCELLED, expect={OpStatus.PREVIEWED}
+            )
+        if cancelled:
+            self._event(EventKind.CANCELLED, user, op_id, {"provider": plan.action.provider})
 
     def confirm(self, user: str, op_id: str) -> Plan:
         """Claim a previewed plan for execution, exactly once across threads and processes.
@@ -204,8 +218,10 @@ class Untag:
         """
         plan = self._stored_plan(op_id)
         self._require_owner(user, plan.operation)
-        self.authorize(user, plan.action)  # again: permissions may have changed since the preview
+        # Again: permissions may have changed since the preview.
+        self.authorize(user, plan.action, op_id=op_id)
         self._claim(op_id)
+        self._event(EventKind.CONFIRMED, user, op_id, {"provider": plan.action.provider})
         return plan
 
     def abandon(self, op_id: str, reason: str) -> None:
@@ -264,6 +280,7 @@ class Untag:
         if not self.dry_run and report.operation.status == OpStatus.SUCCEEDED:
             with _storage():
                 self.operations.advance(origin.id, to=OpStatus.UNDONE)
+            self._event(EventKind.UNDONE, user, origin.id, {"undo": child.id})
         return report
 
     def retry_failed(self, user: str, op_id: str, progress: Progress = no_progress) -> Report:
@@ -291,6 +308,7 @@ class Untag:
         self.authorize(user, action)
         placeholder = [RecordResult(target=t, outcome=Outcome.FAILED) for t in remaining]
         child = self._child(origin, OpKind.RETRY, user, placeholder, "was already retried")
+        self._event(EventKind.RETRIED, user, origin.id, {"retry": child.id, "targets": remaining})
         try:
             preview = provider.preview(action)
         except ProviderError as exc:
@@ -332,6 +350,18 @@ class Untag:
             if isinstance(exc.__cause__, ChildExists):
                 raise OperationConflict(f"that operation {conflict}") from None
             raise
+        self._event(
+            EventKind.REQUESTED,
+            user,
+            child.id,
+            {
+                "kind": kind.value,
+                "parent": origin.id,
+                "provider": origin.provider,
+                "targets": list(child.targets),
+                "tags": list(child.tags),
+            },
+        )
         if kind is OpKind.UNDO:
             self._claim(child.id, expect=(OpStatus.REQUESTED,))
         return child
@@ -384,20 +414,58 @@ class Untag:
             raise
 
     def _record_batch(self, op_id: str, batch: Sequence[RecordResult]) -> None:
-        with _storage():
+        """A batch's outcomes and their events, committed together."""
+        with _storage(), self._transaction():
             self.operations.record_results(op_id, [_new_result(r) for r in batch])
+            operation = self.operations.get(op_id)
+            actor = operation.requester if operation else "system"
+            provider = operation.provider if operation else ""
+            for result in batch:
+                self._event(EventKind.RECORD, actor, op_id, _record_detail(provider, result))
 
     def _complete(self, op_id: str, action: Action, results: list[RecordResult]) -> Report:
-        with _storage():
+        with _storage(), self._transaction():
+            recorded = {r.target for r in self.operations.results(op_id)}
+            late = [r for r in results if r.target not in recorded]  # never reached a batch
+            self._record_batch(op_id, late)
             self.operations.record_results(op_id, [_new_result(r) for r in results])
-            self._finish(op_id, _final_status(results))
+            status = _final_status(results)
+            self._finish(op_id, status)
             operation = self.operations.get(op_id)
         assert operation is not None
         return Report(operation=operation, action=action, results=tuple(results))
 
-    def _finish(self, op_id: str, status: OpStatus, *, error: str | None = None) -> None:
-        with _storage():
+    def _finish(
+        self, op_id: str, status: OpStatus, *, error: str | None = None, actor: str | None = None
+    ) -> None:
+        with _storage(), self._transaction():
             self.operations.advance(op_id, to=status, error=error)
+            operation = self.operations.get(op_id)
+            kind = EventKind.FAILED if status is OpStatus.FAILED else EventKind.COMPLETED
+            detail: dict[str, object] = {"status": status.value}
+            if operation is not None:
+                detail["provider"] = operation.provider
+            if error:
+                detail["error"] = error
+            who = actor or (operation.requester if operation else "system")
+            self._event(kind, who, op_id, detail)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One SQLite transaction around a state change and its events (when auditing)."""
+        if self.audit is None:
+            yield
+            return
+        with immediate(self.audit.database):
+            yield
+
+    def _event(
+        self, kind: EventKind, actor: str, op_id: str | None, detail: Mapping[str, object]
+    ) -> None:
+        if self.audit is None:
+            return
+        with _storage():
+            self.audit.append(kind, actor=actor or "unknown", op_id=op_id, detail=detail)
 
 
 @contextmanager
@@ -485,3 +553,42 @@ def _action_of(operation: OperationRecord) -> Action:
         targets=operation.targets,
         tags=operation.tags,
     )
+
+
+def _about(action: Action) -> dict[str, object]:
+    """An action as audit detail: what, where, which records, which tags."""
+    return {
+        "provider": action.provider.value,
+        "operation": action.operation.value,
+        "scope": action.scope or "",
+        "targets": list(action.targets),
+        "tags": list(action.tags),
+    }
+
+
+def _preview_counts(preview: Preview) -> dict[str, object]:
+    records = preview.records
+    return {
+        "provider": preview.action.provider.value,
+        "to_change": sum(1 for r in records if r.found and r.removing),
+        "nothing_to_do": sum(1 for r in records if r.nothing_to_do),
+        "not_found": sum(1 for r in records if not r.found),
+        "readable": preview.readable,
+        "affected_count": preview.affected_count,
+    }
+
+
+def _record_detail(provider: str, result: RecordResult) -> dict[str, object]:
+    detail: dict[str, object] = {
+        "provider": provider,
+        "target": result.target,
+        "outcome": result.outcome.value,
+        "removed": list(result.removed),
+    }
+    if result.remaining is not None:
+        detail["remaining"] = list(result.remaining)
+    if result.code:
+        detail["code"] = result.code
+    if result.message:
+        detail["message"] = result.message
+    return detail

@@ -40,6 +40,7 @@ Errors (all :class:`~storage.errors.StoreError`)::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -268,7 +269,12 @@ def event_hash(
 
     ``at`` and ``detail`` are the stored text (``detail`` canonical JSON).
     """
-    return _Hasher(key)(seq, at, actor, team, kind, op_id, detail, prev_hash)
+    return _hasher(key)(seq, at, actor, team, kind, op_id, detail, prev_hash)
+
+
+@functools.lru_cache(maxsize=4)
+def _hasher(key: bytes) -> _Hasher:
+    return _Hasher(key)
 
 
 class _Hasher:
@@ -378,17 +384,26 @@ class AuditLog:
         self._clock = clock
         self._record_key_check(hmac.new(key, _KEY_CHECK_LABEL, hashlib.sha256).hexdigest())
 
+    @property
+    def database(self) -> Database:
+        """The database the log lives in, for callers committing a change and its event together."""
+        return self._db
+
     def _record_key_check(self, check: str) -> None:
-        with immediate(self._db) as db:
-            rows = db.query("SELECT key_check FROM audit_state WHERE id = 1")
-            stored = rows[0]["key_check"] if rows else None
-            if stored is None:
-                db.execute("UPDATE audit_state SET key_check = ? WHERE id = 1", (check,))
-            elif not hmac.compare_digest(str(stored), check):
-                raise AuditKeyError(
-                    "this is not the key the audit log was written with "
-                    "(check UNTAG_AUDIT_KEY and the key file)"
+        if not audit_key_recorded(self._db):
+            # The first user of the log records the fingerprint; racing first
+            # users queue on the lock and the later ones compare below.
+            with immediate(self._db) as db:
+                db.execute(
+                    "UPDATE audit_state SET key_check = ? WHERE id = 1 AND key_check IS NULL",
+                    (check,),
                 )
+        rows = self._db.query("SELECT key_check FROM audit_state WHERE id = 1")
+        if not rows or not hmac.compare_digest(str(rows[0]["key_check"]), check):
+            raise AuditKeyError(
+                "this is not the key the audit log was written with "
+                "(check UNTAG_AUDIT_KEY and the key file)"
+            )
 
     def append(
         self,
@@ -457,8 +472,9 @@ class AuditLog:
     def verify(self) -> VerifyResult:
         """Recompute the whole chain and report the first row that is wrong or missing.
 
-        Streams the rows from a consistent snapshot (its own read connection for
-        a file database, so appends go on meanwhile) and never holds them all.
+        Streams the committed rows from one consistent snapshot (its own read
+        connection for a file database, so appends go on meanwhile) and never
+        holds them all in memory.
         """
         with _snapshot(self._db) as cursor:
             return self._verify(cursor)
@@ -669,9 +685,9 @@ def _bad(cursor: sqlite3.Cursor, checked: int, seq: int, reason: str) -> VerifyR
 @contextlib.contextmanager
 def _snapshot(db: Database) -> Iterator[sqlite3.Cursor]:
     """A cursor over one consistent read snapshot, with plain tuple rows."""
-    if db.path == ":memory:" or db.conn.in_transaction:
-        # No second connection can see this database (or its uncommitted rows):
-        # read on the shared one, holding its lock throughout.
+    if db.path in (":memory:", ""):
+        # No second connection can open this database: read on the shared one,
+        # holding its lock throughout (other threads wait).
         with db.lock:
             cursor = db.conn.cursor()
             cursor.row_factory = None
@@ -685,6 +701,9 @@ def _snapshot(db: Database) -> Iterator[sqlite3.Cursor]:
                 if own:
                     db.conn.execute("ROLLBACK")
         return
+    # A file database gets a connection of its own: in WAL mode its snapshot
+    # never blocks the writer.  It sees committed rows only, not those of a
+    # transaction still open on the shared connection: what is on disk.
     conn = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA query_only = ON")

@@ -232,3 +232,38 @@ def test_malformed_commands_get_one_line_and_the_usage(
     assert any(line.startswith("Usage:") for line in lines)
     if fragment:
         assert fragment in done.stderr
+
+
+def test_every_step_lands_in_a_verifiable_audit_log(sandbox: Sandbox, env: dict[str, str]) -> None:
+    partial = run(
+        ["run", "zoho Leads 554023000000793002,554023000000799009 Prime", "--yes", "--as", USER],
+        env,
+    )
+    assert partial.returncode == 1  # one record is locked
+    untag_json("undo", env)
+    verify = run(["audit", "verify"], env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    exported = run(["audit", "provider:zoho", "--format", "json", "--as", "UAUDITOR"], env)
+    assert exported.returncode == 0, exported.stderr
+    operations = {op["kind"]: op for op in json.loads(exported.stdout)}
+    removal = operations["remove"]
+    assert removal["actor"] == USER and removal["status"] == "undone"
+    assert {(o["target"], o["outcome"]) for o in removal["records"]} == {
+        ("554023000000793002", "removed"),
+        ("554023000000799009", "locked"),
+    }
+    assert operations["undo"]["parent_id"] == removal["id"]
+
+    events = run(["audit", "events", "--format", "json", "--limit", "100"], env)
+    kinds = [e["kind"] for e in json.loads(events.stdout)]
+    for kind in (
+        "requested",
+        "previewed",
+        "confirmed",
+        "record",
+        "completed",
+        "undone",
+        "audit_queried",
+    ):
+        assert kind in kinds, kind
