@@ -119,16 +119,25 @@ def console(user: str | None, dry_run: bool) -> None:
 @click.option("--as", "user", default=None, help="Act as this user id (default: local:<login>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) -> None:
-    """Run one command non-interactively, e.g. untag run "zoho Leads 5540230000 Prime" --yes."""
-    from bot.console import confirm_plan
-    from bot.terminal import help_text, print_parse_error, print_plan, print_report, report_json
+    """Run one command non-interactively, e.g. untag run "zoho Leads 5540230000 Prime" --yes.
+
+    Also `untag run undo [OP-ID]` and `untag run retry OP-ID` (the failed records only).
+    """
+    from bot.console import confirm_plan, follow_up, is_follow_up
+    from bot.terminal import (
+        TERMINAL_EXTRAS,
+        help_text,
+        print_parse_error,
+        print_plan,
+        print_report,
+        report_json,
+    )
     from commands.actions import HelpRequest
     from commands.parser import parse
 
     out = Console(stderr=as_json)
     words = text.split()
-    is_undo = bool(words) and words[0].lower() == "undo"
-    parsed = None if is_undo else parse(text)
+    parsed = None if is_follow_up(words) else parse(text)
     if isinstance(parsed, ParseError):
         print_parse_error(Console(stderr=True), parsed)
         sys.exit(EXIT_USAGE)
@@ -138,10 +147,12 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
         untag, who = runtime.untag, user or _default_user()
         try:
             if isinstance(parsed, HelpRequest):
-                out.print(escape(help_text(parsed, untag.enabled)), highlight=False)
+                out.print(
+                    escape(help_text(parsed, untag.enabled, extra=TERMINAL_EXTRAS)), highlight=False
+                )
                 return
             if parsed is None:
-                report = untag.undo(who, words[1] if len(words) > 1 else None)
+                report = follow_up(untag, who, words)
             else:
                 plan = untag.plan(who, parsed)
                 print_plan(out, plan)

@@ -3,23 +3,51 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from bot.runtime import Runtime
-from bot.terminal import help_text, print_parse_error, print_plan, print_report, progress_bar
+from bot.terminal import (
+    TERMINAL_EXTRAS,
+    help_text,
+    print_parse_error,
+    print_plan,
+    print_report,
+    progress_bar,
+)
 from commands.actions import Action, HelpRequest
-from commands.errors import ParseError, UntagError
-from commands.executor import Plan
+from commands.errors import OperationConflict, ParseError, UntagError
+from commands.executor import Plan, Report, Untag
 from commands.parser import parse
+from commands.providers.base import no_progress
+from commands.results import Progress
 
-__all__ = ["ConsoleSession", "confirm_plan"]
+__all__ = ["ConsoleSession", "confirm_plan", "follow_up", "is_follow_up"]
 
 log = logging.getLogger(__name__)
 
 QUIT = frozenset({"quit", "exit", "q", ":q"})
+FOLLOW_UPS = frozenset({"undo", "retry"})
+
+
+def is_follow_up(words: Sequence[str]) -> bool:
+    """``undo [op-id]`` or ``retry <op-id>``: acting on an earlier operation."""
+    return bool(words) and words[0].lower() in FOLLOW_UPS
+
+
+def follow_up(
+    untag: Untag, user: str, words: Sequence[str], progress: Progress = no_progress
+) -> Report:
+    """Undo (the user's last removal by default) or retry the failed records of an operation."""
+    op_id = words[1] if len(words) > 1 else None
+    if words[0].lower() == "undo":
+        return untag.undo(user, op_id, progress)
+    if op_id is None:
+        raise OperationConflict("retry needs the operation id: retry <op-id> (see `history`)")
+    return untag.retry_failed(user, op_id, progress)
 
 
 def confirm_plan(console: Console, plan: Plan, *, assume_yes: bool = False) -> bool:
@@ -72,8 +100,8 @@ class ConsoleSession:
 
     def _dispatch(self, line: str) -> None:
         words = line.split()
-        if words and words[0].lower() == "undo":
-            self._undo(words[1] if len(words) > 1 else None)
+        if is_follow_up(words):
+            self._follow_up(words)
         elif words and words[0].lower() == "history":
             self._history()
         else:
@@ -85,7 +113,8 @@ class ConsoleSession:
             print_parse_error(self.console, parsed)
         elif isinstance(parsed, HelpRequest):
             self.console.print(
-                escape(help_text(parsed, self.runtime.untag.enabled)), highlight=False
+                escape(help_text(parsed, self.runtime.untag.enabled, extra=TERMINAL_EXTRAS)),
+                highlight=False,
             )
         else:
             self._remove(parsed)
@@ -103,9 +132,9 @@ class ConsoleSession:
             report = untag.execute(self.user, plan, progress)
         print_report(self.console, report)
 
-    def _undo(self, op_id: str | None) -> None:
-        with progress_bar(self.console, "Restoring") as progress:
-            report = self.runtime.untag.undo(self.user, op_id, progress)
+    def _follow_up(self, words: Sequence[str]) -> None:
+        with progress_bar(self.console, "Working") as progress:
+            report = follow_up(self.runtime.untag, self.user, words, progress)
         print_report(self.console, report)
 
     def _history(self) -> None:

@@ -19,6 +19,7 @@ from commands.results import Outcome, RecordResult
 from commands.results import Progress as ProgressCallback
 
 __all__ = [
+    "TERMINAL_EXTRAS",
     "help_text",
     "print_parse_error",
     "print_plan",
@@ -41,12 +42,18 @@ _STYLE = {
 }
 
 
-def help_text(request: HelpRequest, enabled: Sequence[ProviderName]) -> str:
+TERMINAL_EXTRAS = "Also: undo [op-id], retry <op-id>, history, help, quit"
+
+
+def help_text(
+    request: HelpRequest, enabled: Sequence[ProviderName], *, extra: str | None = None
+) -> str:
     """Usage for one provider, or the whole language plus the enabled providers."""
     if request.provider is not None:
         return USAGE[request.provider]
     names = ", ".join(enabled) or "none (set provider credentials; see README)"
-    return f"{GENERAL_USAGE}\n\nEnabled providers: {names}\nAlso: undo, history, help, quit"
+    text = f"{GENERAL_USAGE}\n\nEnabled providers: {names}"
+    return f"{text}\n{extra}" if extra else text
 
 
 def print_parse_error(console: Console, error: ParseError) -> None:
