@@ -189,8 +189,11 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=False)
 
+    _recover_and_tell(settings)  # once, here in the master, before any worker starts
+
     def factory() -> Any:
-        runtime = build_runtime(settings)  # in each worker: no SQLite handle crosses a fork
+        # In each worker, after the fork: no SQLite handle crosses it.
+        runtime = build_runtime(settings, recover=False)
         app, _ = build_app(runtime)
         return make_wsgi_app(app)
 
@@ -212,8 +215,31 @@ def socket() -> None:
     assert settings.slack_app_token is not None
     with _runtime(out, settings, dry_run=False) as runtime:
         app, _ = build_app(runtime, socket_mode=True)
+        _tell(settings, runtime.interrupted)
         out.print("untag connected over Socket Mode")
         run_socket_mode(app, settings.slack_app_token.get_secret_value())
+
+
+def _recover_and_tell(settings: Settings) -> None:
+    """Mark what a crash interrupted, and DM each requester a Retry button."""
+    runtime = build_runtime(settings)
+    try:
+        _tell(settings, runtime.interrupted)
+    finally:
+        runtime.close()
+
+
+def _tell(settings: Settings, interrupted: list[Any]) -> None:
+    if not interrupted or settings.slack_bot_token is None:
+        return
+    from slack_sdk import WebClient
+
+    from bot.notify import tell_interrupted
+
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    tell_interrupted(client, interrupted)
 
 
 def _check_slack_settings(out: Console, settings: Settings, *, socket_mode: bool) -> None:

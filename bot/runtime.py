@@ -27,7 +27,7 @@ from storage import (
     open_database,
 )
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "build_runtime", "recover_interrupted"]
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,21 @@ class Runtime:
         self.db.close()
 
 
-def build_runtime(settings: Settings, *, dry_run: bool = False, transport: Any = None) -> Runtime:
-    """Wire everything; operations a crash left ``running`` become ``interrupted``."""
+def build_runtime(
+    settings: Settings, *, dry_run: bool = False, transport: Any = None, recover: bool = True
+) -> Runtime:
+    """Wire everything; with ``recover``, operations a crash left running become interrupted.
+
+    ``recover`` is for the one process that starts first: a server's workers
+    must not run it, or a restarting worker would mark its siblings' live jobs
+    as interrupted.
+    """
     config = settings.providers()
     http = HttpClient(timeout=config.timeout, dry_run=dry_run, transport=transport)
     db = open_database(settings.untag_database)
     audit = AuditLog(db, _audit_key(settings))
     operations = OperationStore(db)
-    interrupted = operations.interrupt_running()
-    for op in interrupted:
-        log.warning("operation %s was interrupted by a crash; its recorded results stay", op.id)
-        audit.append(
-            EventKind.INTERRUPTED,
-            actor=op.requester,
-            op_id=op.id,
-            detail={"provider": op.provider, "status": "interrupted"},
-        )
+    interrupted = recover_interrupted(operations, audit) if recover else []
     providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db)))
     untag = Untag(
         providers,
@@ -73,6 +72,20 @@ def build_runtime(settings: Settings, *, dry_run: bool = False, transport: Any =
         dry_run=dry_run,
     )
     return Runtime(settings=settings, http=http, db=db, untag=untag, interrupted=interrupted)
+
+
+def recover_interrupted(operations: OperationStore, audit: AuditLog) -> list[OperationRecord]:
+    """Mark what a crash left ``running`` as ``interrupted``, each with its event."""
+    interrupted = operations.interrupt_running()
+    for op in interrupted:
+        log.warning("operation %s was interrupted by a crash; its recorded results stay", op.id)
+        audit.append(
+            EventKind.INTERRUPTED,
+            actor=op.requester,
+            op_id=op.id,
+            detail={"provider": op.provider, "status": "interrupted"},
+        )
+    return interrupted
 
 
 def _audit_key(settings: Settings) -> bytes:

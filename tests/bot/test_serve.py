@@ -17,6 +17,7 @@ import pytest
 
 from sandbox import Sandbox
 from sandbox.slack import FakeSlack
+from storage import OperationStore, open_database
 from tests.bot.test_cli_run import base_env
 
 UNTAG = str(Path(sys.executable).parent / "untag")
@@ -29,8 +30,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+CRASHED_LEAD = "554023000000791003"
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Sandbox, FakeSlack, subprocess.Popen[str]]]:
+    # An operation a crash left running, as the previous process would have left it.
+    store = OperationStore(open_database(tmp_path / "untag.db"))
+    crashed = store.create(
+        kind="remove",
+        requester="U0BOB",
+        provider="zoho",
+        scope="Leads",
+        targets=[CRASHED_LEAD],
+        tags=["Attend First"],
+    )
+    store.advance(crashed.id, to="running")
     with (
         Sandbox(port=0).start() as sb,
         FakeSlack(bot_token=BOT_TOKEN, signing_secret=SECRET).start() as slack,
@@ -107,6 +122,23 @@ def test_serve_runs_a_removal_and_logs_one_safe_line_per_request(
     for secret in (BOT_TOKEN, SECRET, os.environ.get("ZOHO_CLIENT_SECRET", "zoho-demo-secret")):
         assert secret not in log
     assert "Traceback" not in log
+
+
+def test_serve_tells_requesters_about_interrupted_work_and_retry_finishes_it(
+    served: tuple[str, Sandbox, FakeSlack, subprocess.Popen[str]],
+) -> None:
+    url, sb, slack, _ = served
+    slack.wait_for(
+        lambda: any("untag restarted while your" in m.latest().text for m in list(slack.messages))
+    )
+    notice = next(m for m in list(slack.messages) if "untag restarted" in m.latest().text)
+    assert notice.channel == slack.dm_channel("U0BOB")
+    slack.click(url, action_id="untag_retry", message=notice, user_id="U0BOB")
+    slack.wait_for(
+        lambda: any("Removal succeeded: 1 record" in m.latest().text for m in list(slack.messages))
+    )
+    [sent] = [r for r in sb.requests if r.method == "POST" and "remove_tags" in r.path]
+    assert sent.json() == {"tags": [{"name": "Attend First"}], "ids": [CRASHED_LEAD]}
 
 
 def test_serve_refuses_to_start_without_slack_credentials(tmp_path: Path) -> None:
