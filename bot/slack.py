@@ -30,6 +30,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot import audit_slack, home
 from bot.extract import prefill_from_message
 from bot.jobs import Jobs
 from bot.runtime import Runtime
@@ -145,12 +146,16 @@ class SlackSurface:
         app.view_submission(CALLBACK_FORM)(self.on_form)
         app.action(ACTION_UNDO)(self.on_undo)
         app.action(ACTION_RETRY)(self.on_retry)
+        audit_slack.register(app, self)  # /untag audit's page buttons
+        home.register(app, self)  # app_home_opened
         app.error(self.on_error)
 
     # /untag
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         user, text = str(command.get("user_id", "")), str(command.get("text") or "")
+        if audit_slack.is_audit_command(text):  # admin queries, before the removal grammar
+            return audit_slack.on_command(self.runtime, ack, command, respond)
         parsed = parse(text)
         if isinstance(parsed, ParseError):
             ack(text=f":warning: {parsed}\nUsage: `{parsed.usage}`")

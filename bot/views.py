@@ -10,8 +10,9 @@ block per record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -21,6 +22,7 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
     ContextBlock,
     DividerBlock,
+    HeaderBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
@@ -362,3 +364,245 @@ def form_modal(prefill: Prefill, *, channel: str | None) -> View:
         private_metadata=json.dumps({"channel": channel} if channel else {}),
         blocks=blocks,
     )
+
+
+# /untag audit pages and the App Home tab
+
+# Previous / Next on an audit page (action_ids must differ within a block); value:
+# {"filters": the filter words, "offset": where the page starts} as JSON.
+ACTION_AUDIT_PREVIOUS = "untag_audit_page_previous"
+ACTION_AUDIT_NEXT = "untag_audit_page_next"
+AUDIT_PAGE_SIZE = 10
+HOME_INTERRUPTED_SHOWN = 10  # interrupted operations listed on the admin dashboard
+BUTTON_VALUE_LIMIT = 2000
+
+_STATUS_ICON = {
+    "succeeded": ":white_check_mark:",
+    "partially_failed": ":warning:",
+    "failed": ":x:",
+    "interrupted": ":double_vertical_bar:",
+    "cancelled": ":no_entry_sign:",
+    "undone": ":leftwards_arrow_with_hook:",
+    "running": ":hourglass_flowing_sand:",
+    "confirmed": ":hourglass_flowing_sand:",
+    "previewed": ":eyes:",
+    "requested": ":eyes:",
+}
+_KIND_LABEL = {
+    "remove": "Removal",
+    "delete-tags": "Account-wide deletion",
+    "undo": "Undo",
+    "retry": "Retry",
+}
+_SLACK_USER = ("U", "W")
+
+
+@dataclass(frozen=True)
+class OperationSummary:
+    """One operation as an audit page or the App Home lists it.
+
+    ``outcomes`` counts the per-record outcomes (``"removed"`` → 3); ``retryable``
+    puts a Retry failed button beside it.
+    """
+
+    id: str
+    kind: str
+    actor: str
+    provider: str
+    scope: str | None
+    targets: tuple[str, ...]
+    tags: tuple[str, ...]
+    status: str
+    dry_run: bool
+    created_at: datetime
+    outcomes: Mapping[str, int] = field(default_factory=dict, hash=False)
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class HomeDashboard:
+    """What admins see on their Home tab below their own operations.
+
+    ``counts`` is provider → status → number of operations created since ``since``.
+    """
+
+    since: datetime
+    counts: Mapping[str, Mapping[str, int]] = field(hash=False)
+    failures: Sequence[OperationSummary] = ()
+    interrupted: Sequence[OperationSummary] = ()
+    interrupted_total: int = 0
+
+
+def audit_page_value(filters: str, offset: int) -> str | None:
+    """A page button's value (the filter words and where the page starts), or None if too long."""
+    value = json.dumps({"filters": filters, "offset": offset}, ensure_ascii=False)
+    return value if len(value) <= BUTTON_VALUE_LIMIT else None
+
+
+def audit_page_message(
+    ops: Sequence[OperationSummary],
+    *,
+    total: int,
+    offset: int,
+    filters: str,
+    page_size: int = AUDIT_PAGE_SIZE,
+) -> tuple[str, list[Block]]:
+    """One page of ``/untag audit``: the matching operations, newest first, and page buttons."""
+    shown = f"`{_text(filters, 500)}`" if filters.strip() else "all operations"
+    if ops:
+        summary = f"Audit: operations {offset + 1}–{offset + len(ops)} of {total}"
+    else:
+        summary = f"Audit: no operations match (of {total})" if offset else "Audit: no match"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f":mag: *{summary}* for {shown}")),
+        DividerBlock(),
+    ]
+    blocks.extend(
+        SectionBlock(text=MarkdownTextObject(text=_operation_text(op, with_actor=True)))
+        for op in ops[:page_size]
+    )
+    if not ops:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text="No operations match these filters."))
+        )
+    buttons: list[ButtonElement] = []
+    previous, following = max(offset - page_size, 0), offset + page_size
+    pages = [
+        ("Previous page", ACTION_AUDIT_PREVIOUS, previous, offset > 0),
+        ("Next page", ACTION_AUDIT_NEXT, following, following < total),
+    ]
+    too_long = False
+    for label, action_id, start, wanted in pages:
+        value = audit_page_value(filters, start) if wanted else None
+        too_long = too_long or (wanted and value is None)
+        if value is not None:
+            buttons.append(ButtonElement(text=_plain(label, 75), action_id=action_id, value=value))
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    note = "This query is recorded in the audit log."
+    if too_long:
+        note = "The filters are too long to page through here; narrow them. " + note
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+    return summary, blocks
+
+
+def home_view(recent: Sequence[OperationSummary], dashboard: HomeDashboard | None) -> View:
+    """The App Home tab: the user's recent operations, and for admins the dashboard."""
+    blocks: list[Block] = [HeaderBlock(text=_plain("Your recent operations", 150))]
+    if recent:
+        blocks.extend(_operation_section(op, with_actor=False) for op in recent)
+    else:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="You have not run any operation yet. Type `/untag help` to start."
+                )
+            )
+        )
+    if dashboard is not None:
+        blocks.extend(_dashboard_blocks(dashboard))
+    return View(type="home", blocks=blocks)
+
+
+def _dashboard_blocks(dashboard: HomeDashboard) -> list[Block]:
+    blocks: list[Block] = [
+        DividerBlock(),
+        HeaderBlock(text=_plain("Admin dashboard", 150)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="*Operations by provider and status since "
+                f"{_when(dashboard.since)}*\n{_provider_counts(dashboard.counts)}"
+            )
+        ),
+        SectionBlock(text=MarkdownTextObject(text="*Recent failures*")),
+    ]
+    if dashboard.failures:
+        blocks.extend(_operation_section(op, with_actor=True) for op in dashboard.failures)
+    else:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="No failures.")]))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Interrupted operations*")))
+    shown = dashboard.interrupted[:HOME_INTERRUPTED_SHOWN]
+    if shown:
+        blocks.extend(_operation_section(op, with_actor=True) for op in shown)
+    else:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="No interrupted operation.")]))
+    hidden = dashboard.interrupted_total - len(shown)
+    if hidden > 0:
+        more = f"… and {hidden} more: `/untag audit status:interrupted`"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    return blocks
+
+
+def _provider_counts(counts: Mapping[str, Mapping[str, int]]) -> str:
+    lines = []
+    for provider in sorted(counts):
+        by_status = counts[provider]
+        total = sum(by_status.values())
+        parts = " · ".join(
+            f"{n} {status.replace('_', ' ')}"
+            for status, n in sorted(by_status.items(), key=lambda item: (-item[1], item[0]))
+        )
+        lines.append(f"*{_text(_provider_name(provider), 100)}* ({total}): {parts}")
+    return _text("\n".join(lines), 2800) if lines else "_No operations._"
+
+
+def _operation_section(op: OperationSummary, *, with_actor: bool) -> SectionBlock:
+    accessory = None
+    if op.retryable:
+        accessory = ButtonElement(
+            text=_plain("Retry failed", 75), action_id=ACTION_RETRY, value=op.id
+        )
+    return SectionBlock(
+        text=MarkdownTextObject(text=_operation_text(op, with_actor=with_actor)),
+        accessory=accessory,
+    )
+
+
+def _operation_text(op: OperationSummary, *, with_actor: bool) -> str:
+    """Two lines: what was asked and how it ended; who, when, outcomes and the op id."""
+    icon = _STATUS_ICON.get(op.status, ":grey_question:")
+    kind = _KIND_LABEL.get(op.kind, op.kind)
+    if op.dry_run:
+        kind = f"Dry run: {kind.lower()}"
+    where = _provider_name(op.provider) + (f" {op.scope}" if op.scope else "")
+    if op.targets:
+        count = len(op.targets)
+        records = f"{count} record" + ("" if count == 1 else "s")
+        if count <= 3:
+            records += " (" + ", ".join(f"`{_text(t, 100)}`" for t in op.targets) + ")"
+    else:
+        records = "whole account" if op.kind == "delete-tags" else "no records"
+    tags = _text(", ".join(op.tags), 400) or "_none_"
+    first = (
+        f"{icon} *{kind} {op.status.replace('_', ' ')}* · {_text(where, 200)} · {records}"
+        f" · tags: {tags}"
+    )
+    outcomes = ", ".join(
+        f"{n} {outcome}"
+        for outcome, n in sorted(op.outcomes.items(), key=lambda item: (-item[1], item[0]))
+    )
+    second = [_when(op.created_at), outcomes or "no record outcomes", f"op `{op.id[:8]}`"]
+    if with_actor:
+        second.insert(0, f"by {_actor(op.actor)}")
+    return first + "\n" + " · ".join(second)
+
+
+def _actor(actor: str) -> str:
+    """A Slack user as a mention (rendered as their name); anyone else as text."""
+    if actor[:1] in _SLACK_USER and actor.isalnum() and actor.isupper() and len(actor) <= 20:
+        return f"<@{actor}>"
+    return _text(actor, 100)
+
+
+def _when(moment: datetime) -> str:
+    """A time Slack shows in the reader's time zone, with UTC as the fallback text."""
+    utc = moment.astimezone(UTC)
+    fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _provider_name(provider: str) -> str:
+    try:
+        return DISPLAY_NAMES.get(ProviderName(provider), provider)
+    except ValueError:
+        return provider

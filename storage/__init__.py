@@ -57,12 +57,16 @@ from storage.plans import PlanStore, StoredPlan
 from storage.reports import (
     FILTER_KEYS,
     OUTCOMES,
+    Dashboard,
     FilterError,
     OperationReport,
     count_operations,
+    dashboard,
     operation_reports,
+    outcome_counts,
     parse_audit_filters,
     parse_time_bound,
+    retried,
     split_filter_words,
 )
 from storage.schema import MIGRATIONS, Migration
@@ -80,6 +84,7 @@ __all__ = [
     "AuditKeyError",
     "AuditLog",
     "ChildExists",
+    "Dashboard",
     "Database",
     "DatabaseBusy",
     "Event",
@@ -105,6 +110,7 @@ __all__ = [
     "audit_key_recorded",
     "canonical_json",
     "count_operations",
+    "dashboard",
     "default_key_file",
     "event_hash",
     "immediate",
@@ -112,7 +118,9 @@ __all__ = [
     "migrate",
     "open_database",
     "operation_reports",
+    "outcome_counts",
     "parse_audit_filters",
     "parse_time_bound",
+    "retried",
     "split_filter_words",
 ]

@@ -40,12 +40,16 @@ from storage.operations import (
 __all__ = [
     "FILTER_KEYS",
     "OUTCOMES",
+    "Dashboard",
     "FilterError",
     "OperationReport",
     "count_operations",
+    "dashboard",
     "operation_reports",
+    "outcome_counts",
     "parse_audit_filters",
     "parse_time_bound",
+    "retried",
     "split_filter_words",
 ]
 
@@ -384,3 +388,68 @@ def parse_time_bound(
             f"{name}: {value!r} is not a time: use e.g. 7d, 24h, 30m or 2026-11-01"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The admin overview: activity by provider and status, what failed, what awaits a retry."""
+
+    counts: dict[str, dict[str, int]]  # provider -> status -> operations since ``since``
+    failures: list[str]  # ids of the newest failed or partially failed operations
+    interrupted: list[str]  # ids of interrupted operations nobody has retried yet
+    interrupted_total: int
+
+
+def dashboard(db: Database, since: datetime, *, failures: int, interrupted: int) -> Dashboard:
+    """Counts since ``since``, the ``failures`` newest failures, up to ``interrupted`` waiting."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in db.query(
+        "SELECT provider, status, COUNT(*) AS n FROM operations WHERE created_at >= ?"
+        " GROUP BY provider, status",
+        (dump_time(since),),
+    ):
+        counts.setdefault(str(row["provider"]), {})[str(row["status"])] = integer(row, "n")
+    failed = _ids(
+        db,
+        "WHERE status IN ('failed', 'partially_failed') ORDER BY created_at DESC, rowid DESC"
+        " LIMIT ?",
+        (failures,),
+    )
+    waiting = (
+        "WHERE status = 'interrupted' AND NOT EXISTS (SELECT 1 FROM operations AS child"
+        " WHERE child.parent_id = op.id AND child.kind = 'retry')"
+    )
+    shown = _ids(db, waiting + " ORDER BY created_at DESC, rowid DESC LIMIT ?", (interrupted,))
+    total = db.query(f"SELECT COUNT(*) AS n FROM operations AS op {waiting}")
+    return Dashboard(counts, failed, shown, integer(total[0], "n"))
+
+
+def outcome_counts(db: Database, op_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per operation, how many records ended with each outcome."""
+    counts: dict[str, dict[str, int]] = {op_id: {} for op_id in op_ids}
+    if not op_ids:
+        return counts
+    marks = ", ".join("?" * len(op_ids))
+    for row in db.query(
+        f"SELECT op_id, outcome, COUNT(*) AS n FROM results WHERE op_id IN ({marks})"
+        " GROUP BY op_id, outcome",
+        list(op_ids),
+    ):
+        counts[str(row["op_id"])][str(row["outcome"])] = integer(row, "n")
+    return counts
+
+
+def retried(db: Database, op_ids: Sequence[str]) -> set[str]:
+    """Which of these operations already have a retry (Retry failed runs once)."""
+    if not op_ids:
+        return set()
+    marks = ", ".join("?" * len(op_ids))
+    rows = db.query(
+        f"SELECT parent_id FROM operations WHERE kind = 'retry' AND parent_id IN ({marks})",
+        list(op_ids),
+    )
+    return {str(row["parent_id"]) for row in rows}
+
+
+def _ids(db: Database, where: str, params: Sequence[object]) -> list[str]:
+    return [str(row["id"]) for row in db.query(f"SELECT id FROM operations AS op {where}", params)]
