@@ -189,7 +189,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=False)
 
-    _recover_and_tell(settings)  # once, here in the master, before any worker starts
+    _recover_and_tell(out, settings)  # once, here in the master, before any worker starts
 
     def factory() -> Any:
         # In each worker, after the fork: no SQLite handle crosses it.
@@ -220,13 +220,10 @@ def socket() -> None:
         run_socket_mode(app, settings.slack_app_token.get_secret_value())
 
 
-def _recover_and_tell(settings: Settings) -> None:
+def _recover_and_tell(out: Console, settings: Settings) -> None:
     """Mark what a crash interrupted, and DM each requester a Retry button."""
-    runtime = build_runtime(settings)
-    try:
+    with _runtime(out, settings, dry_run=False) as runtime:
         _tell(settings, runtime.interrupted)
-    finally:
-        runtime.close()
 
 
 def _tell(settings: Settings, interrupted: list[Any]) -> None:

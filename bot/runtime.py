@@ -7,12 +7,14 @@ Every entry point (console, ``untag run``, later ``untag serve``) builds one
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
 from commands.executor import Untag
 from commands.http import HttpClient
+from commands.policy import Permissions
 from commands.providers import Wiring, build_providers
 from storage import (
     AuditLog,
@@ -27,7 +29,7 @@ from storage import (
     open_database,
 )
 
-__all__ = ["Runtime", "build_runtime", "recover_interrupted"]
+__all__ = ["Runtime", "build_permissions", "build_runtime", "recover_interrupted"]
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +50,22 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, dry_run: bool = False, transport: Any = None, recover: bool = True
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    transport: Any = None,
+    recover: bool = True,
+    groups_of: Callable[[str], Collection[str]] | None = None,
 ) -> Runtime:
     """Wire everything; with ``recover``, operations a crash left running become interrupted.
 
     ``recover`` is for the one process that starts first: a server's workers
     must not run it, or a restarting worker would mark its siblings' live jobs
-    as interrupted.
+    as interrupted.  ``groups_of`` resolves Slack user groups for the policy
+    (see :func:`bot.groups.slack_groups_of`); without it no one is in a group.
+    A malformed ``UNTAG_POLICY`` raises :class:`ConfigError` before anything opens.
     """
+    permissions = build_permissions(settings, groups_of)
     config = settings.providers()
     http = HttpClient(timeout=config.timeout, dry_run=dry_run, transport=transport)
     db = open_database(settings.untag_database)
@@ -70,6 +80,7 @@ def build_runtime(
         audit=audit,
         admins=settings.admins,
         dry_run=dry_run,
+        permissions=permissions,
     )
     return Runtime(settings=settings, http=http, db=db, untag=untag, interrupted=interrupted)
 
@@ -86,6 +97,15 @@ def recover_interrupted(operations: OperationStore, audit: AuditLog) -> list[Ope
             detail={"provider": op.provider, "status": "interrupted"},
         )
     return interrupted
+
+
+def build_permissions(
+    settings: Settings, groups_of: Callable[[str], Collection[str]] | None = None
+) -> Permissions:
+    """``UNTAG_ADMINS`` and, when set, the ``UNTAG_POLICY`` file (followed as it changes)."""
+    if groups_of is None:
+        return Permissions.from_file(settings.untag_policy, settings.admins)
+    return Permissions.from_file(settings.untag_policy, settings.admins, groups_of=groups_of)
 
 
 def _audit_key(settings: Settings) -> bytes:

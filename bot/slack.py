@@ -32,6 +32,7 @@ from slack_sdk.models.views import View
 
 from bot import audit_slack, home
 from bot.extract import prefill_from_message
+from bot.groups import slack_groups_of
 from bot.jobs import Jobs
 from bot.runtime import Runtime
 from bot.terminal import help_text
@@ -105,6 +106,15 @@ def build_app(
         token_verification_enabled=False,
         logger=logging.getLogger("untag.bolt"),
     )
+    # Group membership may be looked up before an ack: a client of its own with a 2 s
+    # timeout and no retries, so a slow Slack means "not a member" (logged), not a late ack.
+    groups_client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=2,
+    )
+    permissions = runtime.untag.permissions
+    permissions.resolve_groups_with(slack_groups_of(groups_client, permissions.referenced_groups))
     surface = SlackSurface(runtime, client, jobs or Jobs())
     surface.register(app)
     return app, surface
@@ -154,6 +164,7 @@ class SlackSurface:
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         user, text = str(command.get("user_id", "")), str(command.get("text") or "")
+        team = str(command.get("team_id") or "") or None
         if audit_slack.is_audit_command(text):  # admin queries, before the removal grammar
             return audit_slack.on_command(self.runtime, ack, command, respond)
         parsed = parse(text)
@@ -161,15 +172,15 @@ class SlackSurface:
             ack(text=f":warning: {parsed}\nUsage: `{parsed.usage}`")
             return _logged("command", user, "parse error")
         if isinstance(parsed, HelpRequest):
-            ack(text=help_text(parsed, self.untag.enabled))
+            ack(text=help_text(parsed, self.untag.allowed_providers(user, team=team)))
             return _logged("command", user, "help")
         try:
-            self.untag.check(user, parsed)
+            self.untag.check(user, parsed, team=team)
         except UntagError as exc:
             ack(text=f":no_entry: {exc}")
             return _logged("command", user, f"refused ({type(exc).__name__})")
         ack()
-        context = {"channel": str(command.get("channel_id", ""))}
+        context = {"channel": str(command.get("channel_id", "")), "team": team or ""}
         view = self._open(str(command.get("trigger_id", "")), loading_modal(), respond)
         if view is not None:
             target = _ViewRef(view_id=str(view["id"]), hash=view.get("hash"))
@@ -271,7 +282,7 @@ class SlackSurface:
             ack(response_action="errors", errors={BLOCK_CONFIRM: f"Type {expected} to confirm"})
             return _logged("submit", user, "deletion not confirmed")
         try:
-            plan = self.untag.confirm(user, op_id)
+            plan = self.untag.confirm(user, op_id, team=_team(body))
         except UntagError as exc:
             title = "Already handled" if isinstance(exc, OperationConflict) else "Not allowed"
             ack(response_action="update", view=message_modal(title, str(exc)))
@@ -408,13 +419,13 @@ class SlackSurface:
             ack(response_action="errors", errors=action)
             return _logged("form", user, "invalid")
         try:
-            self.untag.check(user, action)
+            self.untag.check(user, action, team=_team(body))
         except UntagError as exc:
             ack(response_action="errors", errors={BLOCK_PROVIDER: str(exc)[:150]})
             return _logged("form", user, f"refused ({type(exc).__name__})")
         target = _ViewRef.fresh()
         ack(response_action="update", view=loading_modal(external_id=target.external_id))
-        context = {"channel": metadata_of(view).get("channel", "")}
+        context = {"channel": metadata_of(view).get("channel", ""), "team": _team(body) or ""}
         self._queue_preview(user, action, target, context)
         _logged("form", user, "previewing")
 
@@ -533,3 +544,9 @@ def _slack_error(exc: SlackApiError) -> str:
 
 def _logged(kind: str, user: str, outcome: str) -> None:
     log.info("slack %s user=%s outcome=%s", kind, user or "?", outcome)
+
+
+def _team(body: Mapping[str, Any]) -> str | None:
+    """The workspace of a signed interaction payload (``team`` is null for org-wide installs)."""
+    team = body.get("team") or {}
+    return str(team["id"]) if isinstance(team, Mapping) and team.get("id") else None

@@ -29,6 +29,7 @@ from commands.errors import (
     StorageError,
     UntagError,
 )
+from commands.policy import Permissions, Request, Verb
 from commands.providers import Provider
 from commands.providers.base import no_progress, reporting_batches_to
 from commands.results import Outcome, Preview, Progress, RecordResult
@@ -115,6 +116,7 @@ class Untag:
         audit: AuditLog | None = None,
         admins: Collection[str] = (),
         dry_run: bool = False,
+        permissions: Permissions | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.operations = operations
@@ -122,28 +124,57 @@ class Untag:
         self.audit = audit
         self.admins = frozenset(admins)
         self.dry_run = dry_run
+        # No policy: everyone may remove; deletion and audit are for ``admins``.
+        self.permissions = permissions or Permissions(None, self.admins)
 
     @property
     def enabled(self) -> list[ProviderName]:
         return [name for name in ProviderName if name in self.providers]
 
     def is_admin(self, user: str) -> bool:
-        return user in self.admins
+        return self.permissions.is_admin(user)
 
-    def authorize(self, user: str, action: Action, *, op_id: str | None = None) -> None:
-        """Everyone may request removals; account-wide deletion is for admins only.
+    def may_audit(self, user: str, *, team: str | None = None) -> bool:
+        """Whether ``user`` may query the audit log (``authorize`` also records a refusal)."""
+        return self.permissions.may_audit(user, team=team)
 
-        A refusal is itself an event in the audit log.
+    def allowed_providers(self, user: str, *, team: str | None = None) -> list[ProviderName]:
+        """The enabled providers ``user`` may run something on: what ``help`` lists."""
+        allowed = set(self.permissions.allowed_providers(user, team=team))
+        return [name for name in self.enabled if name in allowed]
+
+    def authorize(
+        self,
+        user: str,
+        action: Action | Request,
+        *,
+        op_id: str | None = None,
+        team: str | None = None,
+    ) -> None:
+        """Raise :class:`AuthorizationDenied` unless the permissions allow this.
+
+        ``team`` is the Slack workspace of the signed request (``None`` off
+        Slack).  A refusal is itself an event in the audit log.
         """
-        if action.is_account_wide and not self.is_admin(user):
-            reason = "account-wide tag deletion is limited to admins (UNTAG_ADMINS)"
-            self._event(EventKind.DENIED, user, op_id, {**_about(action), "reason": reason})
-            raise AuthorizationDenied(reason)
+        decision = self.permissions.decide(user, action, team=team)
+        if decision.allowed:
+            return
+        if isinstance(action, Action):
+            detail: dict[str, object] = _about(action)
+        else:
+            detail = {"operation": action.operation.value, "scope": action.scope or ""}
+            if action.provider is not None:
+                detail["provider"] = action.provider.value
+        detail["reason"] = decision.reason
+        if team is not None:
+            detail["team"] = team
+        self._event(EventKind.DENIED, user, op_id, detail)
+        raise AuthorizationDenied(decision.reason)
 
-    def check(self, user: str, action: Action) -> None:
+    def check(self, user: str, action: Action, *, team: str | None = None) -> None:
         """The checks that need no I/O: the provider is enabled and the user may run this."""
         self._provider(action.provider)
-        self.authorize(user, action)
+        self.authorize(user, action, team=team)
 
     def plan(self, user: str, action: Action, *, context: Mapping[str, str] | None = None) -> Plan:
         """Authorize, record the request, read the preview, and keep the plan until confirmed.
@@ -152,7 +183,7 @@ class Untag:
         channel to report to); it must hold no secret.
         """
         provider = self._provider(action.provider)
-        self.authorize(user, action)
+        self.authorize(user, action, team=(context or {}).get("team") or None)
         with _storage():
             operation = self.operations.create(
                 kind=_kind(action),
@@ -210,7 +241,7 @@ class Untag:
         if cancelled:
             self._event(EventKind.CANCELLED, user, op_id, {"provider": plan.action.provider})
 
-    def confirm(self, user: str, op_id: str) -> Plan:
+    def confirm(self, user: str, op_id: str, *, team: str | None = None) -> Plan:
         """Claim a previewed plan for execution, exactly once across threads and processes.
 
         Fast (one SQLite transaction), so a Slack listener can call it before
@@ -219,7 +250,7 @@ class Untag:
         plan = self._stored_plan(op_id)
         self._require_owner(user, plan.operation)
         # Again: permissions may have changed since the preview.
-        self.authorize(user, plan.action, op_id=op_id)
+        self.authorize(user, plan.action, op_id=op_id, team=team)
         self._claim(op_id)
         self._event(EventKind.CONFIRMED, user, op_id, {"provider": plan.action.provider})
         return plan
@@ -253,6 +284,7 @@ class Untag:
         action = _action_of(origin)
         if action.is_account_wide:
             raise OperationConflict("account-wide deletion cannot be undone")
+        self.authorize(user, Request(Verb.UNDO, action.provider, action.scope), op_id=origin.id)
         with _storage():
             removed = [
                 _result_of(r)
@@ -305,7 +337,9 @@ class Untag:
             update={"targets": remaining} if base.targets else {"tags": remaining}
         )
         provider = self._provider(action.provider)
-        self.authorize(user, action)
+        # Retrying is doing the original again: it needs both permissions.
+        self.authorize(user, Request(Verb.RETRY, action.provider, action.scope), op_id=origin.id)
+        self.authorize(user, action, op_id=origin.id)
         placeholder = [RecordResult(target=t, outcome=Outcome.FAILED) for t in remaining]
         child = self._child(origin, OpKind.RETRY, user, placeholder, "was already retried")
         self._event(EventKind.RETRIED, user, origin.id, {"retry": child.id, "targets": remaining})

@@ -152,3 +152,24 @@ def test_serve_refuses_to_start_without_slack_credentials(tmp_path: Path) -> Non
     )
     assert done.returncode == 3
     assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET missing" in done.stderr
+
+
+def test_serve_refuses_a_malformed_policy_with_one_line(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[allow]]\nusers = ["alice"]\nproviders = ["zoho"]\n')
+    env = {
+        **base_env(tmp_path),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "UNTAG_POLICY": str(policy),
+    }
+    done = subprocess.run(
+        [UNTAG, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert "UNTAG_POLICY" in done.stderr and "Traceback" not in done.stderr
