@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,6 +122,7 @@ class Untag:
         self.operations = operations
         self.plans = plans
         self.audit = audit
+        self._teams: OrderedDict[str, str | None] = OrderedDict()
         self.admins = frozenset(admins)
         self.dry_run = dry_run
         # No policy: everyone may remove; deletion and audit are for ``admins``.
@@ -166,9 +167,7 @@ class Untag:
             if action.provider is not None:
                 detail["provider"] = action.provider.value
         detail["reason"] = decision.reason
-        if team is not None:
-            detail["team"] = team
-        self._event(EventKind.DENIED, user, op_id, detail)
+        self._event(EventKind.DENIED, user, op_id, detail, team=team)
         raise AuthorizationDenied(decision.reason)
 
     def check(self, user: str, action: Action, *, team: str | None = None) -> None:
@@ -194,6 +193,7 @@ class Untag:
                 tags=action.tags,
                 dry_run=self.dry_run,
             )
+        self._remember_team(operation.id, (context or {}).get("team") or None)
         self._event(EventKind.REQUESTED, user, operation.id, _about(action))
         try:
             preview = provider.preview(action)
@@ -494,12 +494,40 @@ class Untag:
             yield
 
     def _event(
-        self, kind: EventKind, actor: str, op_id: str | None, detail: Mapping[str, object]
+        self,
+        kind: EventKind,
+        actor: str,
+        op_id: str | None,
+        detail: Mapping[str, object],
+        *,
+        team: str | None = None,
     ) -> None:
+        """Append an event; the actor's workspace is the one the operation was asked from."""
         if self.audit is None:
             return
         with _storage():
-            self.audit.append(kind, actor=actor or "unknown", op_id=op_id, detail=detail)
+            team = team or (self._team_of(op_id) if op_id else None)
+            self.audit.append(kind, actor=actor or "unknown", team=team, op_id=op_id, detail=detail)
+
+    def _team_of(self, op_id: str) -> str | None:
+        """The Slack workspace an operation (or the one it undoes or retries) came from."""
+        if op_id in self._teams:
+            return self._teams[op_id]
+        stored = self.plans.load(op_id)
+        team: str | None = None
+        if stored is not None:
+            team = json.loads(stored.context).get("team") or None
+        else:
+            operation = self.operations.get(op_id)
+            if operation is not None and operation.parent_id:
+                team = self._team_of(operation.parent_id)
+        self._remember_team(op_id, team)
+        return team
+
+    def _remember_team(self, op_id: str, team: str | None) -> None:
+        self._teams[op_id] = team
+        while len(self._teams) > 1024:  # a cache, not a registry: keep it small
+            self._teams.popitem(last=False)
 
 
 @contextmanager

@@ -51,3 +51,25 @@ def test_another_workspace_is_refused(policy: Path, stack: Stack) -> None:
     )
     assert reply.body.startswith(":no_entry:")
     assert stack.writes("zoho") == [] and stack.slack.calls_to("views.open") == []
+
+
+def test_every_event_of_a_slack_removal_names_the_workspace(stack: Stack) -> None:
+    stack.slack.slash_command(stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE)
+    preview = stack.wait_for_view("untag_confirm")
+    stack.slack.submit_view(stack.url, preview["id"], tags_value("Prime"), user_id=ALICE)
+    result = stack.wait_for_message("Removal succeeded")
+    stack.slack.click(stack.url, action_id="untag_undo", message=result, user_id=ALICE)
+    stack.wait_for_message("Undo succeeded")
+    assert stack.surface.jobs.wait_idle(10)
+    audit = stack.runtime.untag.audit
+    assert audit is not None
+    events = audit.query(None, limit=None)
+    assert {e.kind for e in events} >= {
+        "requested",
+        "previewed",
+        "confirmed",
+        "record",
+        "completed",
+        "undone",
+    }
+    assert {e.team for e in events} == {"T0TEST"}

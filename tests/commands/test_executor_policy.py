@@ -137,7 +137,7 @@ def test_submit_from_another_workspace_is_denied(engine: Engine) -> None:
     plan = engine.untag.plan(ALICE, leads())
     with pytest.raises(AuthorizationDenied, match="not enabled for this Slack workspace"):
         engine.untag.authorize(ALICE, plan.action, op_id=plan.operation.id, team="T0ELSEWHERE")
-    assert engine.denials()[0].detail["team"] == "T0ELSEWHERE"
+    assert engine.denials()[0].team == "T0ELSEWHERE"
     engine.untag.authorize(ALICE, plan.action, op_id=plan.operation.id, team=TEAM)
 
 
