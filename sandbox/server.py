@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import sys
 import threading
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 from sandbox.alta import AltaApi, AltaStore
 from sandbox.constantcontact import CcApi, CcStore, CcTokenApi
@@ -33,6 +29,7 @@ from sandbox.faults import Fault, FaultBook
 from sandbox.fernand import FernandApi, FernandStore
 from sandbox.ratelimit import InFlight
 from sandbox.recording import RecordedRequest, RequestLog
+from sandbox.serving import QuietHandler, TrackingServer
 from sandbox.state import SandboxState
 from sandbox.tokens import TokenRegistry
 from sandbox.zoho import BIGIN_MODULES, CRM_MODULES, ZohoAccountsApi, ZohoApi, ZohoStore
@@ -367,60 +364,17 @@ class Sandbox:
             return api.handle(req)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Benchmarks open many connections at once; the default backlog of 5 stalls them.
-    request_queue_size = 128
-
+class _Server(TrackingServer):
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet about clients that hang up; report anything else."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def close_connections(self) -> None:
-        """Wake handler threads idling on keep-alive connections so they exit."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes; with Nagle on, delayed ACKs add ~40 ms per response.
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server_version = "untag-sandbox/1.0"
-    sys_version = ""
 
     def _sandbox_server(self) -> _Server:
         return cast(_Server, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self._sandbox_server().track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self._sandbox_server().track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default per-request stderr logging; the request log records everything."""
 
     def do_GET(self) -> None:
         self._dispatch()

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import sys
-import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import cast
 
 from sandbox.core import Response, json_response
+from sandbox.serving import QuietHandler, TrackingServer
 from sandbox.slack_web import WebApi
 
 __all__ = ["SlackServer"]
@@ -19,39 +15,13 @@ API_PREFIX = "/api/"
 RESPONSE_PREFIX = "/response/"
 
 
-class SlackServer(ThreadingHTTPServer):
+class SlackServer(TrackingServer):
     """Serves a ``WebApi`` in one thread per connection; ``errors`` keeps handler tracebacks."""
-
-    daemon_threads = True
-    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], api: WebApi) -> None:
         self.api = api
         self.errors: list[str] = []
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet about clients that hang up; report anything else."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        """Remember open connections so ``close_connections`` can wake idle handler threads."""
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def close_connections(self) -> None:
-        """Shut down keep-alive connections so their handler threads exit."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
     def route(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         """Answer one request; a crash becomes a 500 and is kept in ``errors``."""
@@ -67,28 +37,11 @@ class SlackServer(ThreadingHTTPServer):
             return json_response(500, {"ok": False, "error": "fatal_error"})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes; with Nagle on, delayed ACKs add ~40 ms per response.
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server_version = "fake-slack/1.0"
-    sys_version = ""
 
     def _server(self) -> SlackServer:
         return cast(SlackServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        self._server().track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self._server().track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request stderr logging; ``FakeSlack.calls`` records everything."""
 
     def do_GET(self) -> None:
         self._dispatch()
