@@ -10,7 +10,8 @@ Every error untag raises on purpose derives from :class:`UntagError`::
     ├── StorageError            the database could not be read or written
     └── ProviderError           anything that went wrong talking to a provider (``provider``)
         ├── DryRunRefused       a request that is not a GET, refused in dry-run mode
-        ├── ProviderUnavailable transport error, timeout, refused connection, 502/503/504
+        ├── ProviderUnavailable transport error, timeout, 502/503/504
+        │   └── ProviderUnreachable no connection at all (refused, DNS, connect timeout)
         ├── RateLimited         429; ``retry_after`` in seconds when the provider said
         │   └── QuotaExceeded   a daily quota is spent; never retried; ``resets_at``
         ├── AuthenticationFailed credentials refused, even after one token refresh
@@ -36,6 +37,7 @@ __all__ = [
     "ProviderError",
     "ProviderStatusError",
     "ProviderUnavailable",
+    "ProviderUnreachable",
     "QuotaExceeded",
     "RateLimited",
     "StorageError",
@@ -85,14 +87,23 @@ class StorageError(UntagError):
 
 
 class ProviderError(UntagError):
-    """Something went wrong talking to ``provider``."""
+    """Something went wrong talking to ``provider``.
+
+    ``in_doubt`` is True when a write was sent and its answer lost (a timeout or a dropped
+    connection after sending), at this attempt or an earlier one of the same request: the
+    provider may have applied it, so the failure must not be read as "nothing happened".
+    """
+
+    in_doubt: bool = False
+    doubt: str | None = None  # when in doubt: what may have been applied, and what to do
 
     def __init__(self, provider: str, message: str) -> None:
         super().__init__(message)
         self.provider = provider
 
     def __str__(self) -> str:
-        return f"{self.provider}: {self.message}"
+        text = f"{self.provider}: {self.message}"
+        return f"{text}; {self.doubt}" if self.in_doubt and self.doubt else text
 
 
 class DryRunRefused(ProviderError):
@@ -101,6 +112,14 @@ class DryRunRefused(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     """The provider could not be reached or answered 502/503/504."""
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """No connection could be made (refused, unresolvable, connect timeout): nothing was sent.
+
+    After its retries it stops a job: every later call would wait out the same retries
+    against the same closed door, one record at a time.
+    """
 
 
 class RateLimited(ProviderError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -117,17 +118,47 @@ class TokenManager:
         return f"{self._scheme} {grant.access_token}"
 
 
+# One manager per refresh token and client: Zoho counts its ten grants per ten minutes per
+# refresh token, and CRM and Bigin usually share one (BIGIN_* falls back to ZOHO_*).
+_zoho_managers: weakref.WeakKeyDictionary[HttpClient, dict[tuple[str, ...], TokenManager]] = (
+    weakref.WeakKeyDictionary()
+)
+_zoho_managers_lock = threading.Lock()
+
+
 def zoho_tokens(
     http: HttpClient, config: ZohoConfig, *, provider: str, clock: Clock = lambda: datetime.now(UTC)
 ) -> TokenManager:
-    """Tokens for Zoho CRM or Bigin: a refresh-token grant against the configured server."""
+    """Tokens for Zoho CRM or Bigin: a refresh-token grant against the configured server.
+
+    CRM and Bigin configured with the same refresh token get the same manager (per HTTP
+    client, i.e. per process), so the two together mint one access token, not one each:
+    a token minted from a refresh token carries that refresh token's scopes either way.
+    """
     initial = None
     if config.access_token is not None:
         initial = Grant(config.access_token.get_secret_value(), None, config.api_domain)
-    fetch = _zoho_fetch(http, config, provider, clock) if config.can_refresh else None
-    return TokenManager(
-        provider=provider, scheme="Zoho-oauthtoken", fetch=fetch, initial=initial, clock=clock
+    if not config.can_refresh:
+        return TokenManager(
+            provider=provider, scheme="Zoho-oauthtoken", fetch=None, initial=initial, clock=clock
+        )
+    assert config.client_id and config.refresh_token
+    key = (
+        config.accounts_url.rstrip("/"),
+        config.client_id,
+        _fingerprint(config.refresh_token.get_secret_value()),
     )
+    with _zoho_managers_lock:
+        managers = _zoho_managers.setdefault(http, {})
+        if key not in managers:
+            managers[key] = TokenManager(
+                provider=provider,
+                scheme="Zoho-oauthtoken",
+                fetch=_zoho_fetch(http, config, provider, clock),
+                initial=initial,
+                clock=clock,
+            )
+        return managers[key]
 
 
 def _zoho_fetch(

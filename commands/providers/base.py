@@ -11,12 +11,18 @@ from typing import ClassVar, Protocol, TypeVar
 
 from commands.actions import Action, ProviderName
 from commands.config import ProvidersConfig
-from commands.errors import AuthenticationFailed, ProviderError, QuotaExceeded
-from commands.http import HttpClient
+from commands.errors import (
+    AuthenticationFailed,
+    ProviderError,
+    ProviderUnreachable,
+    QuotaExceeded,
+)
+from commands.http import IN_DOUBT_NOTE, HttpClient
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 from storage import TokenStore
 
 __all__ = [
+    "IN_DOUBT",
     "BatchRunner",
     "Provider",
     "ProviderFactory",
@@ -104,12 +110,25 @@ def preview_from_current(
     return RecordPreview(target=target, current=tuple(current), removing=removing, after=after)
 
 
-def failed_results(targets: Iterable[str], error: ProviderError) -> list[RecordResult]:
-    """Every target failed for the same reason (a whole batch refused)."""
+IN_DOUBT = "in_doubt"
+"""The code of a result whose change may have been applied although no success was seen."""
+
+
+def failed_results(
+    targets: Iterable[str], error: ProviderError, *, sent: bool = True
+) -> list[RecordResult]:
+    """Every target failed for the same reason (a whole batch refused).
+
+    ``sent=False`` for targets that were never sent because an earlier batch's error
+    stopped the job: even if that error was in doubt, they are not.
+    """
     code = getattr(error, "code", None) or type(error).__name__
+    message = error.message
+    if sent and error.in_doubt:
+        code = IN_DOUBT
+        message += "; " + (error.doubt or IN_DOUBT_NOTE.format(provider=error.provider))
     return [
-        RecordResult(target=t, outcome=Outcome.FAILED, code=code, message=error.message)
-        for t in targets
+        RecordResult(target=t, outcome=Outcome.FAILED, code=code, message=message) for t in targets
     ]
 
 
@@ -136,8 +155,10 @@ class BatchRunner:
     """Runs a job's batches, turning one batch's failure into that batch's failed records.
 
     A failed batch does not stop the job, except when every later batch would
-    fail the same way: credentials refused or a daily quota spent.  Then the
-    remaining records are reported as failed with that reason, without calls.
+    fail the same way: credentials refused, a daily quota spent, or the provider
+    not reachable at all (each later record would sit out the same retries).
+    Then the remaining records are reported as failed with that reason, without
+    calls.
     """
 
     def __init__(self, total: int, progress: Progress) -> None:
@@ -151,11 +172,11 @@ class BatchRunner:
     ) -> list[RecordResult]:
         """Run one batch covering ``targets``; report progress; never raise a ProviderError."""
         if self._fatal is not None:
-            results = failed_results(targets, self._fatal)
+            results = failed_results(targets, self._fatal, sent=False)
         else:
             try:
                 results = call()
-            except (AuthenticationFailed, QuotaExceeded) as exc:
+            except (AuthenticationFailed, QuotaExceeded, ProviderUnreachable) as exc:
                 self._fatal = exc
                 results = failed_results(targets, exc)
             except ProviderError as exc:

@@ -21,6 +21,7 @@ each activity removes only tags its contacts carry and every contact's
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from commands.http import (
     ApiResponse,
     DailyQuota,
     ProviderSession,
+    mark_in_doubt,
     next_utc_midnight,
     rate_limit,
 )
@@ -67,6 +69,10 @@ MAX_CONTACTS_PER_ACTIVITY = 500  # TagAddRemoveContacts.source.contact_ids
 MAX_TAGS_PER_TAGGING = 50  # TagAddRemoveContacts.tag_ids
 MAX_TAGS_PER_DELETE = 500  # TagIdList500Limit.tag_ids
 TAG_PAGE_SIZE = 500
+CONTACT_PAGE_SIZE = 500  # GET /contacts?limit=1..500
+MAX_LISTING_TAGS = 50  # GET /contacts?tags= takes at most 50 tag ids
+LISTING_SAVES = 10
+"""Preview through the tag's contact listing only when it takes a tenth of the per-contact reads."""
 TERMINAL_STATES = frozenset({"completed", "cancelled", "failed", "timed_out"})
 
 Sleeper = Callable[[float], None]
@@ -311,11 +317,56 @@ class ConstantContact:
         if action.is_account_wide:
             return _deletion_preview(action, catalogue, notes, resolved)
         names = [t.name for t in found]
+        current = self._current_tags(action.targets, found, catalogue)
         records = tuple(
-            preview_from_current(target, names, self._contact_tags(target, catalogue))
-            for target in action.targets
+            preview_from_current(target, names, current[target]) for target in action.targets
         )
         return Preview(action=action, records=records, notes=tuple(notes), resolved_tags=resolved)
+
+    def _current_tags(
+        self, targets: Sequence[str], found: Sequence[Tag], catalogue: TagCatalogue
+    ) -> dict[str, list[str] | None]:
+        """Each target's tag names (``None``: no such contact), in as few reads as it takes.
+
+        A read per contact costs a request each, and at 4 a second 5,000 contacts
+        take 21 minutes.  When the requested tags sit on few enough contacts, the
+        pages of ``GET /contacts?tags=…&include=taggings`` (500 a page) name every
+        target carrying one of them, with all its taggings; only the targets not
+        listed there are read one by one, to tell a contact without the tags from
+        one that does not exist.
+        """
+        wanted = list(dict.fromkeys(targets))
+        current: dict[str, list[str] | None] = {}
+        if _listing_pays(found, len(wanted)):
+            listed = self._tagged_contacts(found, catalogue)
+            current.update((t, listed[t]) for t in wanted if t in listed)
+        for target in wanted:
+            if target not in current:
+                current[target] = self._contact_tags(target, catalogue)
+        return current
+
+    def _tagged_contacts(
+        self, found: Sequence[Tag], catalogue: TagCatalogue
+    ) -> dict[str, list[str]]:
+        """Every contact carrying one of ``found``, with its tag names, page by page."""
+        contacts: dict[str, list[str]] = {}
+        path = "/contacts"
+        params: dict[str, str] | None = {
+            "tags": ",".join(t.tag_id for t in found),
+            "include": "taggings",
+            "limit": str(CONTACT_PAGE_SIZE),
+        }
+        seen: set[str] = set()
+        while path and path not in seen:  # a repeated cursor would loop forever
+            seen.add(path)
+            body = self._read(path, params)
+            for item in body.get("contacts") or []:
+                if isinstance(item, dict) and item.get("contact_id"):
+                    contacts[str(item["contact_id"])] = [
+                        catalogue.name_of(str(t)) for t in item.get("taggings") or []
+                    ]
+            path, params = self._next_page(body), None
+        return contacts
 
     def _read_catalogue(self) -> TagCatalogue:
         """Every tag of the account, following ``_links.next`` to the last page."""
@@ -525,7 +576,16 @@ class ConstantContact:
                 code="no_activity_id",
             )
         log.info("constantcontact: activity %s started (%s)", activity.activity_id, endpoint)
-        return self._wait(activity, report)
+        try:
+            return self._wait(activity, report)
+        except ProviderError as exc:
+            # The activity was accepted and runs on without us: its contacts may well be
+            # done.  Failing them plainly would claim nothing changed.
+            raise mark_in_doubt(
+                exc,
+                f"activity {activity.activity_id} was accepted but could not be checked, "
+                "so Constant Contact may have applied it; Retry failed checks and finishes it",
+            ) from None
 
     def _wait(self, activity: Activity, report: Callable[[float], None]) -> Activity:
         """Poll with growing intervals until a terminal state or the total cap."""
@@ -544,6 +604,15 @@ class ConstantContact:
 
 
 # --- results -----------------------------------------------------------------------------------
+
+
+def _listing_pays(found: Sequence[Tag], targets: int) -> bool:
+    """Whether listing the contacts carrying ``found`` costs far fewer reads than ``targets``."""
+    counts = [t.contacts_count for t in found]
+    if not counts or len(counts) > MAX_LISTING_TAGS or None in counts:
+        return False
+    pages = max(1, math.ceil(sum(c or 0 for c in counts) / CONTACT_PAGE_SIZE))
+    return pages * LISTING_SAVES <= targets
 
 
 def _deletion_preview(
