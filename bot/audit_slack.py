@@ -25,7 +25,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import Ack, App, Respond
 
@@ -94,7 +94,7 @@ def register(app: App, surface: SlackSurface) -> None:
     def on_audit_page(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
-        on_page(runtime, ack, body, action, respond)
+        on_page(runtime, ack, body, action, _reliable(respond))
 
     app.action(ACTION_AUDIT_PREVIOUS)(on_audit_page)
     app.action(ACTION_AUDIT_NEXT)(on_audit_page)
@@ -131,7 +131,7 @@ def on_command(runtime: Runtime, ack: Ack, command: dict[str, Any], respond: Res
         ack(text=f":warning: Bad filter: {exc}\nUsage: `{AUDIT_USAGE}`")
         return _logged(user, "bad filter")
     ack()
-    _show(runtime, respond, user, team, filters, wanted, 0, replace=False)
+    _show(runtime, _reliable(respond), user, team, filters, wanted, 0, replace=False)
 
 
 def on_page(
@@ -139,8 +139,11 @@ def on_page(
 ) -> None:
     """Previous / Next: check again who clicks, re-run the query, replace the page."""
     ack()
-    user = str(body.get("user", {}).get("id", ""))
-    team = _opt(body.get("team", {}).get("id") or body.get("user", {}).get("team_id"))
+    user_field, team_field = body.get("user"), body.get("team")
+    user_of = user_field if isinstance(user_field, dict) else {"id": user_field}
+    team_of = team_field if isinstance(team_field, dict) else {"id": team_field}
+    user = _text(user_of.get("id"))
+    team = _opt(_text(team_of.get("id")) or _text(user_of.get("team_id")))
     if not may_audit(runtime.untag, user):
         _denied(runtime, user, team)
         respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
@@ -151,7 +154,7 @@ def on_page(
         if not 0 <= offset <= MAX_OFFSET:
             raise ValueError("offset out of range")
         wanted = _parse(filters)
-    except (ValueError, TypeError, KeyError, FilterError):
+    except (ValueError, TypeError, KeyError, OverflowError, FilterError):
         respond(
             text=":warning: This page can no longer be turned; run `/untag audit` again.",
             response_type="ephemeral",
@@ -246,6 +249,27 @@ def _decoded(text: str) -> str:
     for entity, char in _ENTITIES:
         text = text.replace(entity, char)
     return text
+
+
+def _reliable(respond: Respond | None) -> Respond:
+    """``respond`` that never raises after the ack: without a (working) response_url the
+    page cannot be shown, which is logged; bolt would turn an exception into a lost answer."""
+
+    def answer(**kwargs: Any) -> None:
+        if respond is None:
+            log.info("audit page not shown: the request had no response_url")
+            return
+        try:
+            respond(**kwargs)
+        except Exception as exc:  # an unreachable or refused response_url
+            log.info("audit page not shown: %s", type(exc).__name__)
+
+    return cast(Respond, answer)
+
+
+def _text(value: object) -> str:
+    """A payload field that should be a string; anything else reads as ""."""
+    return value if isinstance(value, str) else ""
 
 
 def _opt(value: object) -> str | None:

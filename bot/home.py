@@ -15,6 +15,7 @@ handful of indexed SQLite queries, then one ``views.publish``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ HOME_EVENT = "app_home_opened"
 RECENT = 10
 FAILURES = 5
 WINDOW = timedelta(days=7)
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,40}")
 
 _Get = Callable[[str], OperationRecord | None]
 _RETRYABLE_STATUS = (OpStatus.FAILED, OpStatus.PARTIALLY_FAILED, OpStatus.INTERRUPTED)
@@ -61,7 +63,11 @@ def register(app: App, surface: SlackSurface) -> None:
     def on_app_home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab
-        publish_home(runtime, client, str(event.get("user", "")))
+        user = event.get("user")
+        if not isinstance(user, str) or not _USER_ID.fullmatch(user):
+            log.info("app_home_opened without a user id: nothing to publish")
+            return
+        publish_home(runtime, client, user)
 
     app.event(HOME_EVENT)(on_app_home_opened)
 

@@ -11,8 +11,9 @@ and the outcome; never a token, trigger_id, response_url or body.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -62,7 +63,13 @@ from bot.views import (
     result_message,
 )
 from commands.actions import Action, HelpRequest, Operation, ProviderName
-from commands.errors import ConfigError, OperationConflict, ParseError, UntagError
+from commands.errors import (
+    AuthorizationDenied,
+    ConfigError,
+    OperationConflict,
+    ParseError,
+    UntagError,
+)
 from commands.executor import Plan, Report
 from commands.parser import parse, replace_tags
 
@@ -73,6 +80,8 @@ log = logging.getLogger("untag.slack")
 TRIGGER_ERRORS = frozenset({"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"})
 VIEW_APPEAR_WAIT = 5.0  # seconds to wait for Slack to apply a response_action view
 PROGRESS_EVERY = 2.0  # seconds between in-place updates: chat.update is rate limited
+# What Slack's ids look like; anything else in a payload field is not used as an id.
+_SLACK_ID = re.compile(r"[A-Z0-9]{2,40}")
 
 
 def build_app(
@@ -149,13 +158,13 @@ class SlackSurface:
         self.jobs = jobs
 
     def register(self, app: App) -> None:
-        app.command("/untag")(self.on_command)
-        app.message_shortcut(SHORTCUT_CALLBACK)(self.on_message_shortcut)
-        app.view_submission(CALLBACK_CONFIRM)(self.on_confirm)
-        app.view_closed(CALLBACK_CONFIRM)(self.on_cancel)
-        app.view_submission(CALLBACK_FORM)(self.on_form)
-        app.action(ACTION_UNDO)(self.on_undo)
-        app.action(ACTION_RETRY)(self.on_retry)
+        app.command("/untag")(_guarded(self.on_command))
+        app.message_shortcut(SHORTCUT_CALLBACK)(_guarded(self.on_message_shortcut))
+        app.view_submission(CALLBACK_CONFIRM)(_guarded(self.on_confirm))
+        app.view_closed(CALLBACK_CONFIRM)(_guarded(self.on_cancel))
+        app.view_submission(CALLBACK_FORM)(_guarded(self.on_form))
+        app.action(ACTION_UNDO)(_guarded(self.on_undo))
+        app.action(ACTION_RETRY)(_guarded(self.on_retry))
         audit_slack.register(app, self)  # /untag audit's page buttons
         home.register(app, self)  # app_home_opened
         app.error(self.on_error)
@@ -163,8 +172,8 @@ class SlackSurface:
     # /untag
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        user, text = str(command.get("user_id", "")), str(command.get("text") or "")
-        team = str(command.get("team_id") or "") or None
+        user, text = _id(command.get("user_id")), str(command.get("text") or "")
+        team = _id(command.get("team_id")) or None
         if audit_slack.is_audit_command(text):  # admin queries, before the removal grammar
             return audit_slack.on_command(self.runtime, ack, command, respond)
         parsed = parse(text)
@@ -180,28 +189,38 @@ class SlackSurface:
             ack(text=f":no_entry: {exc}")
             return _logged("command", user, f"refused ({type(exc).__name__})")
         ack()
-        context = {"channel": str(command.get("channel_id", "")), "team": team or ""}
+        context = {"channel": _id(command.get("channel_id")), "team": team or ""}
         view = self._open(str(command.get("trigger_id", "")), loading_modal(), respond)
         if view is not None:
             target = _ViewRef(view_id=str(view["id"]), hash=view.get("hash"))
             self._queue_preview(user, parsed, target, context)
         _logged("command", user, "modal opened" if view else "trigger expired")
 
-    def _open(self, trigger_id: str, view: View, respond: Respond) -> dict[str, Any] | None:
-        """Open a modal at once (the trigger lives 3 s); explain instead of failing silently."""
+    def _open(self, trigger_id: str, view: View, respond: Respond | None) -> dict[str, Any] | None:
+        """Open a modal at once (the trigger lives 3 s); explain instead of failing silently.
+
+        Runs after the ack, so it never raises: bolt would turn that into a lost answer.
+        """
         try:
             response = self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
-            if _slack_error(exc) in TRIGGER_ERRORS:
-                respond(
-                    text=":hourglass: Slack gave up waiting for the confirmation window. "
-                    "Please run the command again.",
-                    response_type="ephemeral",
+            error = _slack_error(exc)
+            log.info("views.open failed: %s", error)
+            if error in TRIGGER_ERRORS:
+                text = (
+                    ":hourglass: Slack gave up waiting for the confirmation window. "
+                    "Please run the command again."
                 )
-                return None
-            raise
-        opened: dict[str, Any] = response["view"]
-        return opened
+            else:
+                text = ":warning: Slack would not open the window; nothing was changed."
+            _respond_quietly(respond, text)
+            return None
+        except SlackClientError as exc:
+            log.info("views.open failed: %s", type(exc).__name__)
+            _respond_quietly(respond, ":warning: Slack could not be reached; nothing was changed.")
+            return None
+        opened = response.get("view")
+        return opened if isinstance(opened, dict) else None
 
     def _queue_preview(
         self, user: str, action: Action, target: _ViewRef, context: dict[str, str]
@@ -244,11 +263,14 @@ class SlackSurface:
                 # The user may have closed the modal meanwhile; the plan then simply expires.
                 log.info("views.update failed: %s", error)
                 return
+            except SlackClientError as exc:
+                log.info("views.update failed: %s", type(exc).__name__)
+                return
 
     # confirm, cancel
 
     def on_confirm(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = str(body.get("user", {}).get("id", ""))
+        user = _user_of(body)
         op_id = metadata_of(view).get("op", "")
         try:
             plan = self.untag.load_plan(op_id)
@@ -265,17 +287,21 @@ class SlackSurface:
                 ),
             )
             return _logged("submit", user, "unknown operation")
-        values = view.get("state", {}).get("values", {})
+        if not self._may_act_on(user, plan.operation.requester):
+            # Before anything else, editing included: only the requester sees or re-previews it.
+            refusal = "Only the requester or an admin may act on this operation."
+            ack(response_action="update", view=message_modal("Not allowed", refusal))
+            return _logged("submit", user, "refused (not the requester)")
+        values = _state_values(view)
         edited = self._edited_action(plan, _value(values, BLOCK_TAGS, INPUT_TAGS))
         if isinstance(edited, ParseError):
             ack(response_action="errors", errors={BLOCK_TAGS: str(edited)[:150]})
             return _logged("submit", user, "invalid tags")
         if edited is not None:
+            self._cancel_quietly(user, op_id)
             target = _ViewRef.fresh()
             loading = loading_modal("Updating the preview…", external_id=target.external_id)
-            ack(response_action="update", view=loading)
-            self._cancel_quietly(user, op_id)
-            self._queue_preview(user, edited, target, dict(plan.context))
+            self._ack_preview(ack, user, edited, target, dict(plan.context), loading)
             return _logged("submit", user, "tags edited")
         if plan.action.is_account_wide and not _typed_names_match(plan, values):
             expected = ", ".join(plan.action.tags)
@@ -299,6 +325,34 @@ class SlackSurface:
             )
         _logged("submit", user, "running")
 
+    def _may_act_on(self, user: str, requester: str) -> bool:
+        if user == requester:
+            return True
+        try:
+            return bool(user) and self.untag.is_admin(user)
+        except UntagError:
+            return False
+
+    def _ack_preview(
+        self,
+        ack: Ack,
+        user: str,
+        action: Action,
+        target: _ViewRef,
+        context: dict[str, str],
+        loading: View,
+    ) -> None:
+        """Queue a preview into a view set by ``response_action``; ack busy if it cannot run.
+
+        Queued before the ack, so that a full queue is said in the ack itself, not by a
+        ``views.update`` that would wait for a view Slack has not shown yet.
+        """
+        if self.jobs.submit("preview", self._preview, user, action, target, context):
+            ack(response_action="update", view=loading)
+        else:
+            busy = "Too many jobs are running; please try again in a minute."
+            ack(response_action="update", view=message_modal("untag is busy", busy))
+
     def _edited_action(self, plan: Plan, typed: str | None) -> Action | ParseError | None:
         """The action with the tags the user typed, or None when they left them alone."""
         if typed is None or typed.strip() == format_tags(plan.action.tags):
@@ -310,14 +364,19 @@ class SlackSurface:
 
     def on_cancel(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
-        user = str(body.get("user", {}).get("id", ""))
-        self._cancel_quietly(user, metadata_of(view).get("op", ""))
-        _logged("cancel", user, "cancelled")
+        user = _user_of(body)
+        _logged("cancel", user, self._cancel_quietly(user, metadata_of(view).get("op", "")))
 
-    def _cancel_quietly(self, user: str, op_id: str) -> None:
-        # Already running, done or unknown: then there is nothing to cancel.
-        with contextlib.suppress(UntagError):
+    def _cancel_quietly(self, user: str, op_id: str) -> str:
+        """Cancel if it is still only previewed; already running, done or unknown: then there
+        is nothing to cancel.  Returns the outcome for the log line."""
+        try:
             self.untag.cancel(user, op_id)
+        except AuthorizationDenied:
+            return "refused (not the requester)"
+        except UntagError:
+            return "nothing to cancel"
+        return "cancelled"
 
     # execution and results
 
@@ -360,7 +419,17 @@ class SlackSurface:
                 return
             except SlackApiError as exc:
                 log.info("ephemeral reply failed (%s); sending a DM", _slack_error(exc))
-        self.client.chat_postMessage(channel=user, text=text, blocks=blocks)
+            except SlackClientError as exc:
+                log.info("ephemeral reply failed (%s); sending a DM", type(exc).__name__)
+        if not user:
+            log.warning("reply not delivered: no user to send it to")
+            return
+        try:
+            self.client.chat_postMessage(channel=user, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("reply not delivered: %s", _slack_error(exc))
+        except SlackClientError as exc:
+            log.warning("reply not delivered: %s", type(exc).__name__)
 
     # Undo and Retry failed
 
@@ -379,9 +448,10 @@ class SlackSurface:
         name: str,
         run: Callable[[str, str], Report],
     ) -> None:
-        user = str(body.get("user", {}).get("id", ""))
-        op_id = str(action.get("value", ""))
-        channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
+        user = _user_of(body)
+        value = action.get("value")
+        op_id = value if isinstance(value, str) else ""
+        channel = _channel_of(body)
         if not self.jobs.submit(name, self._run_button, run, user, op_id, channel):
             self._deliver(
                 user, channel, ":warning: untag is too busy; try again in a minute.", None
@@ -403,17 +473,18 @@ class SlackSurface:
 
     def on_message_shortcut(self, ack: Ack, shortcut: dict[str, Any], respond: Respond) -> None:
         ack()
-        user = str(shortcut.get("user", {}).get("id", ""))
-        prefill = prefill_from_message(str(shortcut.get("message", {}).get("text") or ""))
-        channel = shortcut.get("channel", {}).get("id")
+        user = _user_of(shortcut)
+        text = _at(shortcut, "message", "text")
+        prefill = prefill_from_message(text if isinstance(text, str) else "")
+        channel = _channel_of(shortcut)
         opened = self._open(
             str(shortcut.get("trigger_id", "")), form_modal(prefill, channel=channel), respond
         )
         _logged("shortcut", user, "form opened" if opened else "trigger expired")
 
     def on_form(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = str(body.get("user", {}).get("id", ""))
-        values = view.get("state", {}).get("values", {})
+        user = _user_of(body)
+        values = _state_values(view)
         action = _action_from_form(values)
         if isinstance(action, dict):
             ack(response_action="errors", errors=action)
@@ -424,9 +495,9 @@ class SlackSurface:
             ack(response_action="errors", errors={BLOCK_PROVIDER: str(exc)[:150]})
             return _logged("form", user, f"refused ({type(exc).__name__})")
         target = _ViewRef.fresh()
-        ack(response_action="update", view=loading_modal(external_id=target.external_id))
-        context = {"channel": metadata_of(view).get("channel", ""), "team": _team(body) or ""}
-        self._queue_preview(user, action, target, context)
+        context = {"channel": _id(metadata_of(view).get("channel")), "team": _team(body) or ""}
+        loading = loading_modal(external_id=target.external_id)
+        self._ack_preview(ack, user, action, target, context, loading)
         _logged("form", user, "previewing")
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
@@ -492,14 +563,89 @@ def _typed_names_match(plan: Plan, values: Mapping[str, Any]) -> bool:
 
 
 def _value(values: Mapping[str, Any], block: str, action: str) -> str | None:
-    """A text input's value from ``view.state.values``, tolerant of missing parts."""
-    entry = values.get(block, {}).get(action, {}) if isinstance(values, Mapping) else {}
-    if not isinstance(entry, Mapping):
-        return None
-    value = entry.get("value")
-    if value is None and isinstance(entry.get("selected_option"), Mapping):
-        value = entry["selected_option"].get("value")
-    return str(value) if value is not None else None
+    """A text input's value from ``view.state.values``, tolerant of missing or odd parts."""
+    value = _at(values, block, action, "value")
+    if value is None:
+        value = _at(values, block, action, "selected_option", "value")
+    return value if isinstance(value, str) else None
+
+
+def _state_values(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    values = _at(view, "state", "values")
+    return values if isinstance(values, Mapping) else {}
+
+
+def _at(node: object, *path: str) -> Any:
+    """``node[path[0]][path[1]]…``, or None where a part is missing or not an object."""
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _id(value: object) -> str:
+    """A Slack id (user, team, channel) from a payload field; anything else reads as ""."""
+    return value if isinstance(value, str) and _SLACK_ID.fullmatch(value) else ""
+
+
+def _user_of(body: Mapping[str, Any]) -> str:
+    """Who sent an interaction (``user.id``; bolt also accepts a bare id)."""
+    user = body.get("user")
+    return _id(user.get("id") if isinstance(user, Mapping) else user)
+
+
+def _channel_of(body: Mapping[str, Any]) -> str | None:
+    """The channel an interaction happened in, if it names one."""
+    channel = body.get("channel")
+    found = _id(channel.get("id") if isinstance(channel, Mapping) else channel)
+    return found or _id(_at(body, "container", "channel_id")) or None
+
+
+def _respond_quietly(respond: Respond | None, text: str) -> None:
+    """Tell the user through the response_url, if the payload had one that works."""
+    if respond is None:
+        log.info("no response_url to answer through")
+        return
+    try:
+        respond(text=text, response_type="ephemeral")
+    except Exception as exc:  # an unreachable or refused response_url: nothing more to do
+        log.info("response_url answer failed: %s", type(exc).__name__)
+
+
+_Listener = Callable[..., None]
+
+
+def _guarded(listener: _Listener) -> _Listener:
+    """Never a 500, never an exception after the ack.
+
+    bolt answers an exception raised before the ack with a 500, and one raised
+    after it by un-acking the request (a 3-second wait, then a 404).  So a
+    failure is logged (its type and traceback, no payload) and, if nothing was
+    acknowledged yet, acknowledged with a short apology instead.
+    """
+
+    @functools.wraps(listener)
+    def guarded(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as exc:
+            log.error("listener %s failed: %s", listener.__name__, type(exc).__name__, exc_info=exc)
+            ack = kwargs.get("ack")
+            if isinstance(ack, Ack) and ack.response is None:
+                _apologise(ack, kwargs)
+
+    return guarded
+
+
+def _apologise(ack: Ack, kwargs: Mapping[str, Any]) -> None:
+    sorry = "Something went wrong on our side; nothing was changed. Please try again."
+    if _at(kwargs, "body", "type") == "view_submission":
+        ack(response_action="update", view=message_modal("untag", sorry))
+    elif "command" in kwargs:
+        ack(text=f":x: {sorry}")
+    else:
+        ack()
 
 
 def _action_from_form(values: Mapping[str, Any]) -> Action | dict[str, str]:
@@ -548,5 +694,5 @@ def _logged(kind: str, user: str, outcome: str) -> None:
 
 def _team(body: Mapping[str, Any]) -> str | None:
     """The workspace of a signed interaction payload (``team`` is null for org-wide installs)."""
-    team = body.get("team") or {}
-    return str(team["id"]) if isinstance(team, Mapping) and team.get("id") else None
+    team = body.get("team")
+    return _id(team.get("id") if isinstance(team, Mapping) else team) or None
