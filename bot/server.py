@@ -144,8 +144,10 @@ def _signed(key: bytes, body: bytes, environ: WSGIEnvironment) -> bool:
     if abs(time.time() - int(timestamp)) > SIGNATURE_WINDOW:
         return False
     base = b"v0:" + timestamp.encode() + b":" + body
-    expected = "v0=" + hmac.new(key, base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, str(environ["HTTP_X_SLACK_SIGNATURE"]))
+    expected = b"v0=" + hmac.new(key, base, hashlib.sha256).hexdigest().encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters (bolt's check raises, a 500).
+    sent = str(environ["HTTP_X_SLACK_SIGNATURE"]).encode("utf-8", "replace")
+    return hmac.compare_digest(expected, sent)
 
 
 def _media_type(environ: WSGIEnvironment) -> str | None:
@@ -157,7 +159,10 @@ def _discard(environ: WSGIEnvironment) -> None:
     """Read and drop a moderately oversized body, so that the client, still sending it,
     gets to read the 413 instead of a reset connection.  Beyond ``MAX_DRAIN`` the
     connection is simply closed: reading that much is the sender's attack, not our job."""
-    length = _content_length(environ)
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:  # no length to read up to: reading could wait for ever
+        return
     stream = environ.get("wsgi.input")
     if stream is None or length > MAX_DRAIN:
         return

@@ -260,7 +260,12 @@ class Served:
         """SIGTERM, wait for it to exit (its jobs finished), and return everything it logged."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise
         self.log = self.output.read_text(encoding="utf-8", errors="replace")
         return self.log
 
