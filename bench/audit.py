@@ -181,7 +181,7 @@ def main() -> None:
                     ),
                 ),
                 (
-                    f"query record:{probe_record} (scans detail JSON)",
+                    f"query record:{probe_record}",
                     lambda: log.query(AuditFilter(record=probe_record), limit=50),
                 ),
                 (

@@ -745,13 +745,13 @@ def _event_where(f: AuditFilter) -> tuple[str, list[object]]:
         )
         params += [f.provider, f.provider]
     if f.record is not None:
+        # Through the lookup tables the triggers keep (schema migration 6): the JSON
+        # itself is beyond any index.
         terms.append(
-            "(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.target') = ?"
-            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.targets') WHERE value = ?) END"
-            " OR op_id IN (SELECT op.id FROM operations AS op, json_each(op.targets) AS t"
-            " WHERE t.value = ?))"
+            "(seq IN (SELECT seq FROM event_targets WHERE target = ?)"
+            " OR op_id IN (SELECT op_id FROM operation_targets WHERE target = ?))"
         )
-        params += [f.record, f.record, f.record]
+        params += [f.record, f.record]
     if f.tag is not None:
         terms.append(
             "(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.tag') = ? COLLATE NOCASE"

@@ -183,8 +183,8 @@ def _op_where(f: AuditFilter) -> tuple[str, list[object]]:
         params.append(f.provider)
     if f.record is not None:
         terms.append(
-            "(EXISTS (SELECT 1 FROM json_each(op.targets) WHERE value = ?)"
-            " OR EXISTS (SELECT 1 FROM results AS r WHERE r.op_id = op.id AND r.target = ?))"
+            "(op.id IN (SELECT op_id FROM operation_targets WHERE target = ?)"
+            " OR op.id IN (SELECT op_id FROM results WHERE target = ?))"
         )
         params += [f.record, f.record]
     if f.tag is not None:

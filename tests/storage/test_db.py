@@ -65,14 +65,14 @@ def test_migrations_are_recorded_once(db_path: Path) -> None:
 
 
 def test_a_later_migration_is_applied_once(db: Database) -> None:
-    later = [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "things", _make_table)]
-    assert migrate(db, later) == [len(MIGRATIONS) + 1]
+    later = [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)]
+    assert migrate(db, later) == [MIGRATIONS[-1].version + 1]
     assert migrate(db, later) == []
     assert _names(db) == []
 
 
 def test_a_failing_migration_leaves_nothing_behind(db: Database) -> None:
-    version = len(MIGRATIONS) + 1
+    version = MIGRATIONS[-1].version + 1
 
     def broken(database: Database) -> None:
         _make_table(database)
@@ -104,7 +104,7 @@ def test_memory_database_is_migrated() -> None:
 
 
 def test_immediate_commits(db: Database, db_path: Path) -> None:
-    later = [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "things", _make_table)]
+    later = [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)]
     migrate(db, later)
     with immediate(db) as tx:
         tx.execute("INSERT INTO things VALUES ('a')")
@@ -116,7 +116,7 @@ def test_immediate_commits(db: Database, db_path: Path) -> None:
 
 @pytest.mark.parametrize("error", [ValueError("boom"), KeyboardInterrupt()])
 def test_immediate_rolls_back_on_any_exception(db: Database, error: BaseException) -> None:
-    migrate(db, [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "things", _make_table)])
+    migrate(db, [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)])
     with pytest.raises(type(error)), immediate(db) as tx:
         tx.execute("INSERT INTO things VALUES ('a')")
         raise error
@@ -125,7 +125,7 @@ def test_immediate_rolls_back_on_any_exception(db: Database, error: BaseExceptio
 
 
 def test_nested_immediate_rolls_back_only_the_inner_block(db: Database) -> None:
-    migrate(db, [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "things", _make_table)])
+    migrate(db, [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)])
     with immediate(db) as outer:
         outer.execute("INSERT INTO things VALUES ('outer')")
         with pytest.raises(ValueError), immediate(db) as inner:
@@ -158,7 +158,7 @@ def test_other_operational_errors_pass_through(db: Database) -> None:
 
 
 def test_shared_database_serializes_threads(db: Database) -> None:
-    migrate(db, [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "things", _make_table)])
+    migrate(db, [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)])
     start = threading.Barrier(8)
 
     def work(n: int) -> None:
