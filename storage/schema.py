@@ -179,9 +179,20 @@ def _audit(db: Database) -> None:
     )
 
 
+def _owners(db: Database) -> None:
+    # The process running an operation (storage.owners), so that recovery
+    # interrupts only what a dead process left ``running``, never the live jobs
+    # of another server on the same file.  NULL on rows claimed before this.
+    db.execute("ALTER TABLE operations ADD COLUMN owner TEXT")
+    # Recovery runs at every start (and every gunicorn worker boot): it reads
+    # only the running rows, however long the ledger grows.
+    db.execute("CREATE INDEX operations_running ON operations (owner) WHERE status = 'running'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "operations and results", _operations),
     Migration(2, "oauth tokens", _tokens),
     Migration(3, "plans; one undo and one retry per operation", _plans),
     Migration(4, "hash-chained audit log", _audit),
+    Migration(5, "the process that runs each operation", _owners),
 )
