@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -189,11 +190,16 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=False)
 
-    _recover_and_tell(out, settings)  # once, here in the master, before any worker starts
+    # In the master before any worker starts: a bad configuration stops here, with one line.
+    _recover_and_tell(out, settings)
 
     def factory() -> Any:
-        # In each worker, after the fork: no SQLite handle crosses it.
-        runtime = build_runtime(settings, recover=False)
+        # In each worker, after the fork: no SQLite handle crosses it.  Its recovery
+        # touches only dead owners' jobs, so a worker replacing one that was killed
+        # (SIGKILL, gunicorn's timeout) interrupts the dead one's jobs and no others.
+        runtime = build_runtime(settings)
+        if runtime.interrupted:
+            _tell_in_background(settings, runtime.interrupted)
         app, _ = build_app(runtime)
         return make_wsgi_app(app)
 
@@ -221,7 +227,10 @@ def socket() -> None:
 
 
 def _recover_and_tell(out: Console, settings: Settings) -> None:
-    """Mark what a crash interrupted, and DM each requester a Retry button."""
+    """Mark what a dead process left running as interrupted, and DM each requester a Retry button.
+
+    Another server's live jobs on the same database are left alone.
+    """
     with _runtime(out, settings, dry_run=False) as runtime:
         _tell(settings, runtime.interrupted)
 
@@ -237,6 +246,18 @@ def _tell(settings: Settings, interrupted: list[Any]) -> None:
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
     tell_interrupted(client, interrupted)
+
+
+def _tell_in_background(settings: Settings, interrupted: list[Any]) -> None:
+    """:func:`_tell` on a thread: in a worker, slow DMs would count against its boot timeout."""
+
+    def tell() -> None:
+        try:
+            _tell(settings, interrupted)
+        except Exception:  # a DM is a courtesy; the operations are already marked
+            log.warning("could not tell requesters about interrupted operations", exc_info=True)
+
+    threading.Thread(target=tell, name="untag-tell", daemon=True).start()
 
 
 def _check_slack_settings(out: Console, settings: Settings, *, socket_mode: bool) -> None:

@@ -1,7 +1,7 @@
 """Assembling untag from settings: the shared HTTP client, the database, the providers, the engine.
 
-Every entry point (console, ``untag run``, later ``untag serve``) builds one
-:class:`Runtime` and closes it on the way out.
+Every entry point (console, ``untag run``, ``untag socket``, each worker of
+``untag serve``) builds one :class:`Runtime` and closes it on the way out.
 """
 
 from __future__ import annotations
@@ -54,16 +54,16 @@ def build_runtime(
     *,
     dry_run: bool = False,
     transport: Any = None,
-    recover: bool = True,
     groups_of: Callable[[str], Collection[str]] | None = None,
 ) -> Runtime:
-    """Wire everything; with ``recover``, operations a crash left running become interrupted.
+    """Wire everything; operations whose process died while running become interrupted.
 
-    ``recover`` is for the one process that starts first: a server's workers
-    must not run it, or a restarting worker would mark its siblings' live jobs
-    as interrupted.  ``groups_of`` resolves Slack user groups for the policy
-    (see :func:`bot.groups.slack_groups_of`); without it no one is in a group.
-    A malformed ``UNTAG_POLICY`` raises :class:`ConfigError` before anything opens.
+    Recovery is safe in any process, any number of times: only operations
+    whose owner process is gone are interrupted (:mod:`storage.owners`), so the
+    live jobs of another server, a sibling worker or an ``untag run`` are left
+    alone.  ``groups_of`` resolves Slack user groups for the policy (see
+    :func:`bot.groups.slack_groups_of`); without it no one is in a group.  A
+    malformed ``UNTAG_POLICY`` raises :class:`ConfigError` before anything opens.
     """
     permissions = build_permissions(settings, groups_of)
     config = settings.providers()
@@ -71,7 +71,7 @@ def build_runtime(
     db = open_database(settings.untag_database)
     audit = AuditLog(db, _audit_key(settings))
     operations = OperationStore(db)
-    interrupted = recover_interrupted(operations, audit) if recover else []
+    interrupted = recover_interrupted(operations, audit)
     providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db)))
     untag = Untag(
         providers,
@@ -86,9 +86,16 @@ def build_runtime(
 
 
 def recover_interrupted(operations: OperationStore, audit: AuditLog) -> list[OperationRecord]:
-    """Mark what a crash left ``running`` as ``interrupted``, each with its event."""
-    interrupted = operations.interrupt_running()
-    for op in interrupted:
+    """Mark what a dead process left ``running`` as ``interrupted``, each with its event."""
+    recovery = operations.interrupt_orphaned()
+    for op in recovery.elsewhere:
+        # Possibly still running: interrupting it would let a Retry send its work twice.
+        log.warning(
+            "operation %s is running in %s, which cannot be checked from this host; left as is",
+            op.id,
+            op.owner,
+        )
+    for op in recovery.interrupted:
         log.warning("operation %s was interrupted by a crash; its recorded results stay", op.id)
         audit.append(
             EventKind.INTERRUPTED,
@@ -96,7 +103,7 @@ def recover_interrupted(operations: OperationStore, audit: AuditLog) -> list[Ope
             op_id=op.id,
             detail={"provider": op.provider, "status": "interrupted"},
         )
-    return interrupted
+    return recovery.interrupted
 
 
 def build_permissions(

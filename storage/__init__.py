@@ -14,7 +14,8 @@ threads, and build the stores on it::
         ...  # this caller, and no other, executes the operation
 
 Modules: ``db`` (connection, :func:`immediate`, migrations), ``schema`` (the
-numbered migrations), ``operations``, ``tokens``, ``plans``, ``errors``,
+numbered migrations), ``operations``, ``owners`` (which process runs an
+operation, and whether it still does), ``tokens``, ``plans``, ``errors``,
 ``audit`` (the hash-chained event log) and ``reports`` (admin queries and their
 filter words).  A new store adds a module and the next migration in ``schema``.
 """
@@ -51,8 +52,10 @@ from storage.operations import (
     OperationStore,
     OpKind,
     OpStatus,
+    Recovery,
     ResultRecord,
 )
+from storage.owners import Liveness, current_owner, owner_liveness
 from storage.plans import PlanStore, StoredPlan
 from storage.reports import (
     FILTER_KEYS,
@@ -90,6 +93,7 @@ __all__ = [
     "Event",
     "EventKind",
     "FilterError",
+    "Liveness",
     "Migration",
     "NewResult",
     "OpKind",
@@ -99,6 +103,7 @@ __all__ = [
     "OperationStore",
     "PlanStore",
     "PruneResult",
+    "Recovery",
     "ResultRecord",
     "SchemaMismatch",
     "StoreError",
@@ -110,6 +115,7 @@ __all__ = [
     "audit_key_recorded",
     "canonical_json",
     "count_operations",
+    "current_owner",
     "dashboard",
     "default_key_file",
     "event_hash",
@@ -119,6 +125,7 @@ __all__ = [
     "open_database",
     "operation_reports",
     "outcome_counts",
+    "owner_liveness",
     "parse_audit_filters",
     "parse_time_bound",
     "retried",

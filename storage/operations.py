@@ -4,7 +4,10 @@ An operation is created when a modal opens (``requested``), and moves through
 its statuses with :meth:`OperationStore.advance`, a compare-and-set.  Claiming a
 submit exactly once is ``advance(op, to="running", expect={"previewed",
 "confirmed"})``: of any number of racing callers, threads or processes,
-exactly one gets ``True``.
+exactly one gets ``True``, and the row records that caller's process as its
+``owner`` (:mod:`storage.owners`).  Recovery after a crash,
+:meth:`OperationStore.interrupt_orphaned`, interrupts only the ``running``
+operations whose owner is gone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from storage._codec import (
 )
 from storage.db import Database, immediate
 from storage.errors import ChildExists, UnknownOperation
+from storage.owners import Liveness, current_owner, owner_liveness
 
 __all__ = [
     "NewResult",
@@ -36,6 +40,7 @@ __all__ = [
     "OpStatus",
     "OperationRecord",
     "OperationStore",
+    "Recovery",
     "ResultRecord",
 ]
 
@@ -66,7 +71,11 @@ class OpStatus(StrEnum):
 
 @dataclass(frozen=True)
 class OperationRecord:
-    """One operation as stored.  ``parent_id`` links an undo or retry to its origin."""
+    """One operation as stored.  ``parent_id`` links an undo or retry to its origin.
+
+    ``owner`` is the process that last claimed it for ``running``
+    (:func:`storage.owners.current_owner`), ``None`` until then.
+    """
 
     id: str
     kind: str
@@ -81,6 +90,7 @@ class OperationRecord:
     created_at: datetime
     updated_at: datetime
     error: str | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,9 +122,21 @@ class ResultRecord:
     recorded_at: datetime
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`OperationStore.interrupt_orphaned` did, oldest operation first.
+
+    ``elsewhere`` are still ``running`` under an owner that cannot be checked
+    from this host: left alone, for the caller to report.
+    """
+
+    interrupted: list[OperationRecord]
+    elsewhere: list[OperationRecord]
+
+
 _OP_COLUMNS = (
     "id, kind, requester, provider, scope, targets, tags, status, dry_run, parent_id,"
-    " created_at, updated_at, error"
+    " created_at, updated_at, error, owner"
 )
 _RESULT_COLUMNS = "op_id, target, outcome, removed, remaining, code, message, recorded_at"
 # An undo child in one of these states means its parent is (being) undone.
@@ -189,16 +211,21 @@ class OperationStore:
 
         Returns whether the row moved: ``False`` for another status or an unknown
         id.  ``error``, when given, replaces the stored error; otherwise the old
-        one stays, so a failure reason is not lost by a later move.
+        one stays, so a failure reason is not lost by a later move.  A move to
+        ``running`` records the calling process as the owner: call it in the
+        process that will do the work.
         """
         if isinstance(expect, str):
             # A bare string is a collection of characters: almost surely a typo for {…}.
             raise TypeError("expect takes a collection of statuses, e.g. {'previewed'}")
-        sql = (
-            "UPDATE operations SET status = ?, updated_at = ?, error = COALESCE(?, error)"
-            " WHERE id = ?"
-        )
-        params: list[object] = [OpStatus(to).value, dump_time(self._now()), error, op_id]
+        new_status = OpStatus(to)
+        sql = "UPDATE operations SET status = ?, updated_at = ?, error = COALESCE(?, error)"
+        params: list[object] = [new_status.value, dump_time(self._now()), error]
+        if new_status is OpStatus.RUNNING:
+            sql += ", owner = ?"
+            params.append(current_owner())
+        sql += " WHERE id = ?"
+        params.append(op_id)
         if expect is not None:
             allowed = sorted({OpStatus(status).value for status in expect})
             sql += f" AND status IN ({', '.join('?' * len(allowed))})"
@@ -278,28 +305,51 @@ class OperationStore:
         )
         return _op_record(rows[0]) if rows else None
 
-    def interrupt_running(self) -> list[OperationRecord]:
-        """Mark every ``running`` operation ``interrupted``; call once at start-up.
+    def interrupt_orphaned(self) -> Recovery:
+        """Mark ``interrupted`` every ``running`` operation whose owner process is gone.
 
-        Only a process that died mid-run leaves an operation ``running``.  Its
-        recorded results stay, so the report shows what was done before the
-        crash.  Returns the interrupted operations, oldest first.
+        Call it at start-up, in any process: the running jobs of a live process
+        (another server on the same file, a sibling gunicorn worker, an
+        ``untag run``) are left alone.  Recorded results stay, so the report
+        shows what was done before the crash.  Of racing callers, one
+        interrupts each operation and returns it.
         """
+        rows = self._db.query(
+            f"SELECT {_OP_COLUMNS} FROM operations"
+            # A literal, not a parameter: only then can SQLite use the partial index.
+            f" WHERE status = '{OpStatus.RUNNING.value}' ORDER BY created_at, rowid"
+        )
+        running = [_op_record(row) for row in rows]
+        liveness = {op.id: owner_liveness(op.owner) for op in running}
+        orphans = [op for op in running if liveness[op.id] is Liveness.GONE]
+        return Recovery(
+            interrupted=self._interrupt(orphans),
+            elsewhere=[op for op in running if liveness[op.id] is Liveness.ELSEWHERE],
+        )
+
+    def _interrupt(self, orphans: Sequence[OperationRecord]) -> list[OperationRecord]:
         now = self._now()
+        interrupted: list[OperationRecord] = []
         with immediate(self._db) as db:
-            rows = db.query(
-                f"SELECT {_OP_COLUMNS} FROM operations WHERE status = ?"
-                " ORDER BY created_at, rowid",
-                (OpStatus.RUNNING.value,),
-            )
-            db.execute(
-                "UPDATE operations SET status = ?, updated_at = ? WHERE status = ?",
-                (OpStatus.INTERRUPTED.value, dump_time(now), OpStatus.RUNNING.value),
-            )
-        return [
-            replace(_op_record(row), status=OpStatus.INTERRUPTED.value, updated_at=now)
-            for row in rows
-        ]
+            for op in orphans:
+                # Compare-and-set on the owner read: had the operation been claimed
+                # again since, or interrupted by another process, it is not ours.
+                moved = db.execute(
+                    "UPDATE operations SET status = ?, updated_at = ?"
+                    " WHERE id = ? AND status = ? AND owner IS ?",
+                    (
+                        OpStatus.INTERRUPTED.value,
+                        dump_time(now),
+                        op.id,
+                        OpStatus.RUNNING.value,
+                        op.owner,
+                    ),
+                )
+                if moved:
+                    interrupted.append(
+                        replace(op, status=OpStatus.INTERRUPTED.value, updated_at=now)
+                    )
+        return interrupted
 
     def _now(self) -> datetime:
         # Normalized through the stored form, so returned records equal read-back ones.
@@ -333,6 +383,7 @@ def _op_row(record: OperationRecord) -> dict[str, object]:
         "created_at": dump_time(record.created_at),
         "updated_at": dump_time(record.updated_at),
         "error": record.error,
+        "owner": record.owner,
     }
 
 
@@ -351,6 +402,7 @@ def _op_record(row: Row) -> OperationRecord:
         created_at=load_time(row["created_at"]),
         updated_at=load_time(row["updated_at"]),
         error=opt_text(row, "error"),
+        owner=opt_text(row, "owner"),
     )
 
 

@@ -179,6 +179,16 @@ def _audit(db: Database) -> None:
     )
 
 
+def _owners(db: Database) -> None:
+    # The process running an operation (storage.owners), so that recovery
+    # interrupts only what a dead process left ``running``, never the live jobs
+    # of another server on the same file.  NULL on rows claimed before this.
+    db.execute("ALTER TABLE operations ADD COLUMN owner TEXT")
+    # Recovery runs at every start (and every gunicorn worker boot): it reads
+    # only the running rows, however long the ledger grows.
+    db.execute("CREATE INDEX operations_running ON operations (owner) WHERE status = 'running'")
+
+
 def _record_lookup(db: Database) -> None:
     # `record:<id>` queries: which events and operations name a record id.  The ids
     # live inside JSON (an event's detail `target` / `targets`, an operation's
@@ -252,5 +262,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "oauth tokens", _tokens),
     Migration(3, "plans; one undo and one retry per operation", _plans),
     Migration(4, "hash-chained audit log", _audit),
+    Migration(5, "the process that runs each operation", _owners),
     Migration(6, "record id lookup for audit queries", _record_lookup),
 )

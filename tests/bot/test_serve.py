@@ -35,8 +35,9 @@ CRASHED_LEAD = "554023000000791003"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Sandbox, FakeSlack, subprocess.Popen[str]]]:
-    # An operation a crash left running, as the previous process would have left it.
-    store = OperationStore(open_database(tmp_path / "untag.db"))
+    # An operation a crash left running: claimed by a process that has exited since.
+    database = tmp_path / "untag.db"
+    store = OperationStore(open_database(database))
     crashed = store.create(
         kind="remove",
         requester="U0BOB",
@@ -45,7 +46,11 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Sandbox, FakeSlack, subprocess
         targets=[CRASHED_LEAD],
         tags=["Attend First"],
     )
-    store.advance(crashed.id, to="running")
+    claim = (
+        "import sys; from storage import OperationStore, open_database; "
+        "OperationStore(open_database(sys.argv[1])).advance(sys.argv[2], to='running')"
+    )
+    subprocess.run([sys.executable, "-c", claim, str(database), crashed.id], check=True)
     with (
         Sandbox(port=0).start() as sb,
         FakeSlack(bot_token=BOT_TOKEN, signing_secret=SECRET).start() as slack,

@@ -11,7 +11,8 @@ import pytest
 import storage
 
 MODULES = ["storage._codec", "storage.db", "storage.errors", "storage.operations",
-           "storage.plans", "storage.schema", "storage.tokens", "storage.audit", "storage.reports"]
+           "storage.owners", "storage.plans", "storage.schema", "storage.tokens", "storage.audit",
+           "storage.reports"]
 
 
 @pytest.mark.parametrize("name", ["storage", *MODULES])

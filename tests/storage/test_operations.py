@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +26,7 @@ from storage import (
     OpKind,
     OpStatus,
     UnknownOperation,
+    current_owner,
     open_database,
 )
 from tests.storage.conftest import TickingClock
@@ -296,22 +300,142 @@ def test_an_undo_child_hides_its_parent(
     assert ops.last_undoable("U1") == (removal if still_undoable else None)
 
 
-# interrupt_running
+# interrupt_orphaned: only the running jobs of processes that are gone
 
 
-def test_interrupt_running(ops: OperationStore, clock: TickingClock) -> None:
-    first = _at(ops, "running")
+def _claimed_by(ops: OperationStore, db: Database, owner: str | None) -> OperationRecord:
+    """A running operation whose row names ``owner``, as that process would have written it."""
+    op = _at(ops, "running")
+    db.execute("UPDATE operations SET owner = ? WHERE id = ?", (owner, op.id))
+    claimed = ops.get(op.id)
+    assert claimed is not None and claimed.owner == owner
+    return claimed
+
+
+def _exited_process_owner() -> str:
+    """The owner a process that ran and exited (reaped) would have recorded."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from storage import current_owner; print(current_owner())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_claiming_records_the_claiming_process_and_later_moves_keep_it(
+    ops: OperationStore,
+) -> None:
+    op = _create(ops)
+    assert op.owner is None
+    assert ops.advance(op.id, to="running", expect={"requested"})
+    assert (ops.get(op.id) or op).owner == current_owner()
+    assert ops.advance(op.id, to="succeeded")
+    assert (ops.get(op.id) or op).owner == current_owner()
+
+
+def test_running_operations_of_this_live_process_are_left_alone(ops: OperationStore) -> None:
+    mine = _at(ops, "running")
+    recovery = ops.interrupt_orphaned()
+    assert recovery.interrupted == [] and recovery.elsewhere == []
+    assert ops.get(mine.id) == mine
+
+
+def test_an_operation_claimed_by_a_process_that_exited_is_interrupted(
+    ops: OperationStore, db_path: Path
+) -> None:
+    op = _create(ops)
+    # The other process claims it for real, then exits without finishing it.
+    claim = (
+        "import sys; from storage import OperationStore, open_database; "
+        "sys.exit(0 if OperationStore(open_database(sys.argv[1])).advance("
+        "sys.argv[2], to='running', expect={'requested'}) else 1)"
+    )
+    subprocess.run([sys.executable, "-c", claim, str(db_path), op.id], check=True)
+    claimed = ops.get(op.id)
+    assert claimed is not None and claimed.status == "running"
+    assert claimed.owner is not None and claimed.owner != current_owner()
+
+    [interrupted] = ops.interrupt_orphaned().interrupted
+    assert interrupted.id == op.id and interrupted.status == "interrupted"
+    assert ops.get(op.id) == interrupted
+
+
+def test_an_exited_pid_is_gone(ops: OperationStore, db: Database) -> None:
+    op = _claimed_by(ops, db, _exited_process_owner())
+    assert [o.id for o in ops.interrupt_orphaned().interrupted] == [op.id]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="start times come from /proc")
+def test_a_reused_pid_is_not_the_owner(ops: OperationStore, db: Database) -> None:
+    # This very pid, alive, but started at another moment: the owner died and its
+    # pid went to an unrelated process (this one).
+    host, pid, start = current_owner().split(" ")
+    boot, ticks = start.rsplit(":", 1)
+    op = _claimed_by(ops, db, f"{host} {pid} {boot}:{int(ticks) - 1}")
+    assert [o.id for o in ops.interrupt_orphaned().interrupted] == [op.id]
+
+
+def test_operations_claimed_before_owners_were_recorded_are_interrupted(db_path: Path) -> None:
+    with open_database(db_path, migrations=MIGRATIONS[:4]) as old:
+        # A row as the code before migration 5 wrote it: no owner column.
+        old.execute(
+            "INSERT INTO operations (id, kind, requester, provider, scope, targets, tags,"
+            " status, dry_run, created_at, updated_at)"
+            " VALUES ('old', 'remove', 'U1', 'zoho', 'Leads', '[\"1\"]', '[\"Prime\"]',"
+            " 'running', 0, '2026-01-01T00:00:00.000000+00:00',"
+            " '2026-01-01T00:00:00.000000+00:00')"
+        )
+    with open_database(db_path) as db:  # migration 5 adds the owner column, NULL here
+        ops = OperationStore(db)
+        before = ops.get("old")
+        assert before is not None and before.status == "running" and before.owner is None
+        assert [o.id for o in ops.interrupt_orphaned().interrupted] == ["old"]
+
+
+def test_an_owner_on_another_host_is_left_running_and_reported(
+    ops: OperationStore, db: Database
+) -> None:
+    _, pid, start = current_owner().split(" ")
+    op = _claimed_by(ops, db, f"not-{socket.gethostname()} {pid} {start}")
+    recovery = ops.interrupt_orphaned()
+    assert recovery.interrupted == [] and recovery.elsewhere == [op]
+    assert ops.get(op.id) == op
+
+
+def test_interrupting_keeps_results_and_happens_once(
+    ops: OperationStore, db: Database, clock: TickingClock
+) -> None:
+    gone = _exited_process_owner()
+    first = _claimed_by(ops, db, gone)
     other = _at(ops, "succeeded")
-    second = _at(ops, "running")
+    live = _at(ops, "running")
+    second = _claimed_by(ops, db, None)
     ops.record_results(first.id, [NewResult("1", "removed", ("Prime",))])
     when = clock.now
-    interrupted = ops.interrupt_running()
+    interrupted = ops.interrupt_orphaned().interrupted
     assert [op.id for op in interrupted] == [first.id, second.id]
     assert all(op.status == "interrupted" and op.updated_at == when for op in interrupted)
     assert [ops.get(op.id) for op in interrupted] == interrupted
-    assert ops.get(other.id) == other
+    assert ops.get(other.id) == other and ops.get(live.id) == live
     assert [r.target for r in ops.results(first.id)] == ["1"]
-    assert ops.interrupt_running() == []
+    assert ops.interrupt_orphaned().interrupted == []
+
+
+def test_racing_recoveries_interrupt_each_operation_once(
+    ops: OperationStore, db: Database, db_path: Path
+) -> None:
+    orphans = {_claimed_by(ops, db, None).id for _ in range(20)}
+    barrier = threading.Barrier(THREADS)
+
+    def recover(_: int) -> list[str]:
+        with open_database(db_path) as own:  # one connection each, as separate processes
+            barrier.wait()
+            return [op.id for op in OperationStore(own).interrupt_orphaned().interrupted]
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        claims = [op_id for got in pool.map(recover, range(THREADS)) for op_id in got]
+    assert sorted(claims) == sorted(orphans)
 
 
 # round trip
