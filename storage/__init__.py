@@ -43,6 +43,7 @@ from storage.errors import (
     DatabaseBusy,
     SchemaMismatch,
     StoreError,
+    TokenKeyError,
     UnknownOperation,
 )
 from storage.operations import (
@@ -104,6 +105,7 @@ __all__ = [
     "StoreError",
     "StoredPlan",
     "StoredToken",
+    "TokenKeyError",
     "TokenStore",
     "UnknownOperation",
     "VerifyResult",
