@@ -69,10 +69,11 @@ def build_runtime(
     config = settings.providers()
     http = HttpClient(timeout=config.timeout, dry_run=dry_run, transport=transport)
     db = open_database(settings.untag_database)
-    audit = AuditLog(db, _audit_key(settings))
+    key = _audit_key(settings)
+    audit = AuditLog(db, key)
     operations = OperationStore(db)
     interrupted = recover_interrupted(operations, audit)
-    providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db)))
+    providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db, key)))
     untag = Untag(
         providers,
         operations,

@@ -11,6 +11,12 @@ Constant Contact's rotated refresh token is written to the database (durably,
 ``synchronous=FULL``) *before* the new access token is handed to anyone: if the
 process dies right after a refresh, the next start still holds the only
 refresh token that works.
+
+Access tokens are shared through the database too (:class:`storage.TokenStore`,
+encrypted): before fetching, a manager adopts a fresh token another process
+stored.  Zoho's ten grants per ten minutes then bound refreshes, not process
+starts: a cron ``untag run`` every minute reuses one token for its hour.
+Processes starting at the very same moment may still each fetch one.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from commands.config import ConstantContactConfig, ZohoConfig
 from commands.errors import AuthenticationFailed, ProviderStatusError, RateLimited
 from commands.http import HttpClient
-from storage import TokenStore
+from storage import StoreError, TokenKeyError, TokenStore
 
 __all__ = ["Grant", "TokenManager", "constant_contact_tokens", "zoho_tokens"]
 
@@ -58,13 +64,16 @@ class TokenManager:
         scheme: str,
         fetch: Callable[[], Grant] | None,
         initial: Grant | None = None,
+        shared: Callable[[], Grant | None] | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
+        """``shared`` reads the grant other processes stored (``fetch`` stores its own)."""
         if fetch is None and initial is None:
             raise ValueError("a token manager needs a token or a way to fetch one")
         self.provider = provider
         self._scheme = scheme
         self._fetch = fetch
+        self._shared = shared
         self._clock = clock
         self._lock = threading.Lock()
         self._grant = initial
@@ -85,7 +94,7 @@ class TokenManager:
             current = self._grant
             if current is not None and rejected.get("Authorization") != self._header(current):
                 return True  # someone refreshed while our request was in flight
-            self._grant = self._fetch_locked()
+            self._grant = self._adopt_or_fetch(refused=rejected.get("Authorization"))
             return True
 
     def _current(self) -> Grant:
@@ -101,8 +110,25 @@ class TokenManager:
                 if grant is None:  # pragma: no cover - excluded by __init__
                     raise AuthenticationFailed(self.provider, "no access token configured")
                 return grant  # a fixed token: use it until the provider refuses it
-            self._grant = self._fetch_locked()
+            self._grant = self._adopt_or_fetch(refused=None)
             return self._grant
+
+    def _adopt_or_fetch(self, *, refused: str | None) -> Grant:
+        """Another process's fresh grant if there is one (and it is not the refused
+        one), else a new grant."""
+        shared = self._shared_grant()
+        if shared is not None and self._fresh(shared) and self._header(shared) != refused:
+            log.info("%s: access token shared by another process adopted", self.provider)
+            return shared
+        return self._fetch_locked()
+
+    def _shared_grant(self) -> Grant | None:
+        if self._shared is None:
+            return None
+        try:
+            return self._shared()
+        except TokenKeyError as exc:
+            raise AuthenticationFailed(self.provider, str(exc)) from None
 
     def _fetch_locked(self) -> Grant:
         assert self._fetch is not None
@@ -127,13 +153,19 @@ _zoho_managers_lock = threading.Lock()
 
 
 def zoho_tokens(
-    http: HttpClient, config: ZohoConfig, *, provider: str, clock: Clock = lambda: datetime.now(UTC)
+    http: HttpClient,
+    config: ZohoConfig,
+    tokens: TokenStore,
+    *,
+    provider: str,
+    clock: Clock = lambda: datetime.now(UTC),
 ) -> TokenManager:
     """Tokens for Zoho CRM or Bigin: a refresh-token grant against the configured server.
 
     CRM and Bigin configured with the same refresh token get the same manager (per HTTP
     client, i.e. per process), so the two together mint one access token, not one each:
     a token minted from a refresh token carries that refresh token's scopes either way.
+    Other processes get it through ``tokens``, stored under the same account key.
     """
     initial = None
     if config.access_token is not None:
@@ -143,22 +175,65 @@ def zoho_tokens(
             provider=provider, scheme="Zoho-oauthtoken", fetch=None, initial=initial, clock=clock
         )
     assert config.client_id and config.refresh_token
+    assert config.client_secret
     key = (
         config.accounts_url.rstrip("/"),
         config.client_id,
         _fingerprint(config.refresh_token.get_secret_value()),
     )
+    # The stored token is shared under the whole client configuration, secret included:
+    # a changed (or mistyped) setting gets a grant of its own, so it is checked at once.
+    account = "zoho:" + _fingerprint(
+        "\n".join((*key, _fingerprint(config.client_secret.get_secret_value())))
+    )
     with _zoho_managers_lock:
         managers = _zoho_managers.setdefault(http, {})
         if key not in managers:
+            fetch = _zoho_fetch(http, config, provider, clock)
             managers[key] = TokenManager(
                 provider=provider,
                 scheme="Zoho-oauthtoken",
-                fetch=_zoho_fetch(http, config, provider, clock),
+                fetch=_publishing(fetch, tokens, account),
                 initial=initial,
+                shared=lambda: _stored_grant(tokens, account),
                 clock=clock,
             )
         return managers[key]
+
+
+def _publishing(
+    fetch: Callable[[], Grant], tokens: TokenStore, account: str
+) -> Callable[[], Grant]:
+    """``fetch``, storing each grant for the other processes."""
+
+    def fetch_and_store() -> Grant:
+        grant = fetch()
+        extra = {"api_domain": grant.api_domain} if grant.api_domain else {}
+        try:
+            tokens.save(
+                account,
+                refresh_token=None,  # Zoho's is configured, never rotated: not ours to keep
+                access_token=grant.access_token,
+                expires_at=grant.expires_at,
+                extra=extra,
+            )
+        except StoreError as exc:  # sharing saves grants; this process has its token anyway
+            log.warning(
+                "%s: could not store the new access token for other processes: %s", account, exc
+            )
+        return grant
+
+    return fetch_and_store
+
+
+def _stored_grant(tokens: TokenStore, account: str, lineage: str | None = None) -> Grant | None:
+    """The access token stored for ``account`` (of ``lineage``, when given), if any."""
+    stored = tokens.load(account)
+    if stored is None or stored.access_token is None:
+        return None
+    if lineage is not None and stored.extra.get("lineage") != lineage:
+        return None
+    return Grant(stored.access_token, stored.expires_at, stored.extra.get("api_domain"))
 
 
 def _zoho_fetch(
@@ -211,9 +286,19 @@ def constant_contact_tokens(
     initial = None
     if config.access_token is not None:
         initial = Grant(config.access_token.get_secret_value(), None)
-    fetch = _cc_fetch(http, config, tokens, provider, clock) if config.can_refresh else None
+    if not config.can_refresh:
+        return TokenManager(
+            provider=provider, scheme="Bearer", fetch=None, initial=initial, clock=clock
+        )
+    assert config.refresh_token
+    lineage = _fingerprint(config.refresh_token.get_secret_value())
     return TokenManager(
-        provider=provider, scheme="Bearer", fetch=fetch, initial=initial, clock=clock
+        provider=provider,
+        scheme="Bearer",
+        fetch=_cc_fetch(http, config, tokens, provider, clock),
+        initial=initial,
+        shared=lambda: _stored_grant(tokens, provider, lineage),
+        clock=clock,
     )
 
 
@@ -236,7 +321,10 @@ def _cc_fetch(
     lineage = _fingerprint(configured)
 
     def current_refresh_token() -> str:
-        stored = tokens.load(provider)
+        try:
+            stored = tokens.load(provider)
+        except TokenKeyError as exc:
+            raise AuthenticationFailed(provider, str(exc)) from None
         if stored and stored.refresh_token and stored.extra.get("lineage") == lineage:
             return stored.refresh_token
         return configured
@@ -261,9 +349,11 @@ def _cc_fetch(
         new_refresh = body.get("refresh_token")
         if new_refresh:
             # Durable before use: a rotated refresh token is the only one that works now.
+            # The access token goes with it, for the other processes.
             tokens.save(
                 provider,
                 refresh_token=str(new_refresh),
+                access_token=str(body["access_token"]),
                 expires_at=expires_at,
                 extra={"lineage": lineage},
             )

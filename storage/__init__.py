@@ -44,6 +44,7 @@ from storage.errors import (
     DatabaseBusy,
     SchemaMismatch,
     StoreError,
+    TokenKeyError,
     UnknownOperation,
 )
 from storage.operations import (
@@ -109,6 +110,7 @@ __all__ = [
     "StoreError",
     "StoredPlan",
     "StoredToken",
+    "TokenKeyError",
     "TokenStore",
     "UnknownOperation",
     "VerifyResult",

@@ -7,6 +7,7 @@
     ├── DatabaseBusy        the write lock stayed taken longer than the busy timeout
     ├── SchemaMismatch      the file's schema is not one this code can use
     ├── ChildExists         this operation already has an undo (or a retry)
+    ├── TokenKeyError       stored tokens do not decrypt with this key
     └── UnknownOperation    no operation has that id (also a ``LookupError``)
 
 Messages never contain token values or record contents, only ids and versions.
@@ -14,7 +15,14 @@ Messages never contain token values or record contents, only ids and versions.
 
 from __future__ import annotations
 
-__all__ = ["ChildExists", "DatabaseBusy", "SchemaMismatch", "StoreError", "UnknownOperation"]
+__all__ = [
+    "ChildExists",
+    "DatabaseBusy",
+    "SchemaMismatch",
+    "StoreError",
+    "TokenKeyError",
+    "UnknownOperation",
+]
 
 
 class StoreError(Exception):
@@ -47,3 +55,14 @@ class ChildExists(StoreError):
         super().__init__(f"operation {parent_id!r} already has a {kind}")
         self.parent_id = parent_id
         self.kind = kind
+
+
+class TokenKeyError(StoreError):
+    """Stored tokens do not decrypt with this process's key: the audit key changed."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"the stored {provider} tokens cannot be decrypted with this key; restore the"
+            " audit key (UNTAG_AUDIT_KEY or its key file) that wrote them"
+        )
+        self.provider = provider

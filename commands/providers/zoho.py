@@ -42,6 +42,7 @@ from commands.providers.base import (
     preview_from_current,
 )
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
+from storage import TokenStore
 
 __all__ = [
     "ZohoProvider",
@@ -93,6 +94,7 @@ class ZohoProvider:
         session = zoho_session(
             wiring.http,
             config,
+            wiring.tokens,
             provider=cls.name,
             api_path=cls.api_path,
             concurrency=cls.concurrency_of(wiring.config.limits),
@@ -253,10 +255,16 @@ class ZohoProvider:
 
 
 def zoho_session(
-    http: HttpClient, config: ZohoConfig, *, provider: str, api_path: str, concurrency: int
+    http: HttpClient,
+    config: ZohoConfig,
+    token_store: TokenStore,
+    *,
+    provider: str,
+    api_path: str,
+    concurrency: int,
 ) -> ProviderSession:
     """A session on the token grant's ``api_domain`` + ``api_path``, capped at ``concurrency``."""
-    tokens = zoho_tokens(http, config, provider=provider)
+    tokens = zoho_tokens(http, config, token_store, provider=provider)
 
     def base_url() -> str:
         # Read per request: the session fetches the token (and learns the

@@ -14,8 +14,9 @@ from pydantic import SecretStr
 from commands.config import ConstantContactConfig, ZohoConfig
 from commands.errors import AuthenticationFailed, RateLimited
 from commands.http import HttpClient
-from commands.oauth import constant_contact_tokens, zoho_tokens
+from commands.oauth import TokenManager, constant_contact_tokens, zoho_tokens
 from storage import TokenStore, open_database
+from tests.storage.test_audit import KEY
 
 ZOHO = ZohoConfig(
     client_id="cid",
@@ -24,6 +25,10 @@ ZOHO = ZohoConfig(
     accounts_url="https://accounts.zoho.eu",
     api_domain="https://www.zohoapis.com",
 )
+
+
+def memory_store() -> TokenStore:
+    return TokenStore(open_database(":memory:"), KEY)
 
 
 class Clock:
@@ -52,7 +57,7 @@ def test_zoho_grant_uses_a_form_body_and_the_returned_api_domain() -> None:
         return httpx.Response(200, json={"data": []})
 
     http = HttpClient(transport=httpx.MockTransport(handler))
-    tokens = zoho_tokens(http, ZOHO, provider="zoho")
+    tokens = zoho_tokens(http, ZOHO, memory_store(), provider="zoho")
     session = http.session(
         "zoho", base_url=lambda: (tokens.api_domain or ZOHO.api_domain) + "/crm/v7", auth=tokens
     )
@@ -79,7 +84,11 @@ def test_zoho_token_is_cached_until_shortly_before_expiry() -> None:
         return httpx.Response(200, json={"access_token": f"t{len(grants)}", "expires_in": 3600})
 
     tokens = zoho_tokens(
-        HttpClient(transport=httpx.MockTransport(handler)), ZOHO, provider="zoho", clock=clock
+        HttpClient(transport=httpx.MockTransport(handler)),
+        ZOHO,
+        memory_store(),
+        provider="zoho",
+        clock=clock,
     )
     assert tokens.headers() == tokens.headers() == {"Authorization": "Zoho-oauthtoken t1"}
     clock.now += timedelta(minutes=57)  # still outside the two-minute safety margin
@@ -97,7 +106,9 @@ def test_eight_threads_needing_a_first_token_cause_one_grant() -> None:
         grants.append(1)
         return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
 
-    tokens = zoho_tokens(HttpClient(transport=httpx.MockTransport(handler)), ZOHO, provider="zoho")
+    tokens = zoho_tokens(
+        HttpClient(transport=httpx.MockTransport(handler)), ZOHO, memory_store(), provider="zoho"
+    )
 
     def worker() -> None:
         start.wait()
@@ -117,7 +128,7 @@ def test_zoho_grant_errors_arrive_with_http_200_and_never_echo_secrets(error: st
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"error": error}))
     )
     with pytest.raises(AuthenticationFailed) as caught:
-        zoho_tokens(http, ZOHO, provider="zoho").headers()
+        zoho_tokens(http, ZOHO, memory_store(), provider="zoho").headers()
     message = str(caught.value)
     assert error in message and "ZOHO_" in message
     assert "csecret-zz" not in message and "rtoken-zz" not in message
@@ -132,7 +143,7 @@ def test_zoho_refresh_limit_is_reported_as_rate_limited() -> None:
     }
     http = HttpClient(transport=httpx.MockTransport(lambda r: httpx.Response(400, json=body)))
     with pytest.raises(RateLimited, match="too many token requests"):
-        zoho_tokens(http, ZOHO, provider="zoho").headers()
+        zoho_tokens(http, ZOHO, memory_store(), provider="zoho").headers()
 
 
 def cc_config() -> ConstantContactConfig:
@@ -149,7 +160,7 @@ def test_rotated_refresh_token_is_stored_before_the_new_access_token_is_used(
     tmp_path: Path,
 ) -> None:
     db_path = tmp_path / "untag.db"
-    store = TokenStore(open_database(db_path))
+    store = TokenStore(open_database(db_path), KEY)
     stored_when_used: list[str | None] = []
     refresh_tokens_sent: list[str] = []
 
@@ -169,24 +180,30 @@ def test_rotated_refresh_token_is_stored_before_the_new_access_token_is_used(
                 },
             )
         # What another process would find in the file at the moment the token is used:
-        fresh = TokenStore(open_database(db_path)).load("constantcontact")
+        fresh = TokenStore(open_database(db_path), KEY).load("constantcontact")
         stored_when_used.append(fresh.refresh_token if fresh else None)
         return httpx.Response(200, json={})
 
     http = HttpClient(transport=httpx.MockTransport(handler))
-    tokens = constant_contact_tokens(http, cc_config(), store)
+    clock = Clock()
+    tokens = constant_contact_tokens(http, cc_config(), store, clock=clock)
     session = http.session("constantcontact", base_url="https://api.cc.test/v3", auth=tokens)
     session.get("/contacts/x")
     assert stored_when_used == ["rotated-1"]
 
-    # A new process starts from the rotated token, not the superseded configured one.
-    later = constant_contact_tokens(http, cc_config(), TokenStore(open_database(db_path)))
-    later.headers()
+    # A new process uses the stored access token while it lasts ...
+    later_store = TokenStore(open_database(db_path), KEY)
+    later = constant_contact_tokens(http, cc_config(), later_store, clock=clock)
+    assert later.headers() == {"Authorization": "Bearer access-1"}
+    assert refresh_tokens_sent == ["configured-refresh"]
+    # ... then refreshes from the rotated token, not the superseded configured one.
+    clock.now += timedelta(days=1)
+    assert later.headers() == {"Authorization": "Bearer access-2"}
     assert refresh_tokens_sent == ["configured-refresh", "rotated-1"]
 
 
 def test_a_newly_configured_refresh_token_wins_over_an_old_stored_lineage(tmp_path: Path) -> None:
-    store = TokenStore(open_database(tmp_path / "untag.db"))
+    store = TokenStore(open_database(tmp_path / "untag.db"), KEY)
     sent: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -203,7 +220,7 @@ def test_a_newly_configured_refresh_token_wins_over_an_old_stored_lineage(tmp_pa
 
 
 def test_invalid_grant_asks_for_reauthorization(tmp_path: Path) -> None:
-    store = TokenStore(open_database(tmp_path / "untag.db"))
+    store = TokenStore(open_database(tmp_path / "untag.db"), KEY)
     http = HttpClient(
         transport=httpx.MockTransport(
             lambda r: httpx.Response(400, json={"error": "invalid_grant"})
@@ -211,3 +228,64 @@ def test_invalid_grant_asks_for_reauthorization(tmp_path: Path) -> None:
     )
     with pytest.raises(AuthenticationFailed, match="re-authorize"):
         constant_contact_tokens(http, cc_config(), store).headers()
+
+
+# -- access tokens shared between processes ---------------------------------------------------
+
+
+def zoho_grants(grants: list[str]) -> httpx.MockTransport:
+    """A Zoho that grants t1, t2, ... and refuses any other token than the newest."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/v2/token":
+            grants.append(f"t{len(grants) + 1}")
+            return httpx.Response(200, json={"access_token": grants[-1], "expires_in": 3600})
+        if request.headers["Authorization"] != f"Zoho-oauthtoken {grants[-1]}":
+            return httpx.Response(401, json={"code": "INVALID_TOKEN"})
+        return httpx.Response(200, json={"data": []})
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_second_process_adopts_the_stored_zoho_token_until_it_expires(tmp_path: Path) -> None:
+    grants: list[str] = []
+    clock = Clock()
+    path = tmp_path / "untag.db"
+
+    def process() -> TokenManager:  # a client and a database connection of its own
+        http = HttpClient(transport=zoho_grants(grants))
+        store = TokenStore(open_database(path), KEY)
+        return zoho_tokens(http, ZOHO, store, provider="zoho", clock=clock)
+
+    assert process().headers() == {"Authorization": "Zoho-oauthtoken t1"}
+    assert process().headers() == {"Authorization": "Zoho-oauthtoken t1"}
+    assert grants == ["t1"]
+    clock.now += timedelta(minutes=59)
+    assert process().headers() == {"Authorization": "Zoho-oauthtoken t2"}
+    assert grants == ["t1", "t2"]
+
+
+def test_a_refused_shared_token_is_replaced_not_adopted_again(tmp_path: Path) -> None:
+    grants: list[str] = []
+    path = tmp_path / "untag.db"
+    first = HttpClient(transport=zoho_grants(grants))
+    zoho_tokens(first, ZOHO, TokenStore(open_database(path), KEY), provider="zoho").headers()
+    grants.append("t-revoked-elsewhere")  # Zoho now refuses t1
+    http = HttpClient(transport=zoho_grants(grants))
+    tokens = zoho_tokens(http, ZOHO, TokenStore(open_database(path), KEY), provider="zoho")
+    session = http.session("zoho", base_url="https://www.zohoapis.com/crm/v7", auth=tokens)
+    session.get("/Leads?ids=1&fields=Tag")
+    assert grants == ["t1", "t-revoked-elsewhere", "t3"]
+    assert tokens.headers() == {"Authorization": "Zoho-oauthtoken t3"}
+
+
+def test_tokens_stored_under_another_key_are_an_authentication_error(tmp_path: Path) -> None:
+    path = tmp_path / "untag.db"
+    grants: list[str] = []
+    first = HttpClient(transport=zoho_grants(grants))
+    zoho_tokens(first, ZOHO, TokenStore(open_database(path), KEY), provider="zoho").headers()
+    other = TokenStore(open_database(path), b"a different key of 32 bytes....")
+    with pytest.raises(AuthenticationFailed, match="audit key"):
+        zoho_tokens(
+            HttpClient(transport=zoho_grants(grants)), ZOHO, other, provider="zoho"
+        ).headers()

@@ -336,8 +336,9 @@ def test_a_burst_of_zoho_and_bigin_jobs_in_one_process_mints_one_token(
 def test_runtimes_and_processes_sharing_one_database_stay_under_zoho_refresh_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """3 runtimes × 4 threads in this process, then 4 ``untag run`` processes at once, all on
-    one database: one token per runtime or process, 7 in all, never more than Zoho's 10."""
+    """3 runtimes × 4 threads in this process at the same moment, then 4 ``untag run``
+    processes at once, all on one database: the runtimes may race to at most one token each;
+    the processes, starting after a token was stored, adopt it and fetch none."""
     monkeypatch.chdir(tmp_path)
     database = tmp_path / "untag.db"
     with zoho_sandbox().start() as sb, real_retries():
@@ -348,31 +349,61 @@ def test_runtimes_and_processes_sharing_one_database_stay_under_zoho_refresh_lim
             for runtime in runtimes:
                 runtime.close()
         assert succeeded(outcomes), outcomes
-        assert sb.token_requests("zoho") == 3
+        after_burst = sb.token_requests("zoho")
+        assert 1 <= after_burst <= 3
 
-        env = {**base_env(tmp_path), **sb.env(), "UNTAG_DATABASE": str(database)}
         commands = [
             *(f"zoho Leads {lead} Prime" for lead in PROCESS_LEADS[:2]),
             *(f'bigin Contacts {contact} "Hot Deal"' for contact in PROCESS_CONTACTS[:2]),
         ]
-        processes = [
-            subprocess.Popen(
-                [UNTAG, "run", text, "--yes", "--json", "--as", USER],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for text in commands
-        ]
-        results: list[Any] = []
-        for process in processes:
-            out, err = process.communicate(timeout=120)
-            assert process.returncode == 0, err
-            results.append(json.loads(out))
+        results = run_processes_at_once(tmp_path, sb, database, commands)
         assert all(r["status"] == "succeeded" for r in results)
-        assert sb.token_requests("zoho") == 3 + len(commands)
-        assert sb.token_requests("zoho") <= 10
+        assert sb.token_requests("zoho") == after_burst  # the stored token, adopted
     write_figures(
-        {"test": "zoho_tokens", "case": "3 runtimes x 4 threads + 4 processes", "tokens": 7}
+        {
+            "test": "zoho_tokens",
+            "case": "3 runtimes x 4 threads + 4 processes",
+            "tokens": sb.token_requests("zoho"),
+        }
     )
+
+
+@pytest.mark.slow
+def test_an_untag_run_every_minute_reuses_one_zoho_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What cron does: 12 ``untag run`` one after the other.  Before access tokens were shared
+    through the database, each minted its own, and the 11th was refused by Zoho's limit."""
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "untag.db"
+    leads = [str(554023000500000000 + i) for i in range(12)]
+    with zoho_sandbox().start() as sb:
+        sb.state.zoho.add_records("Leads", leads, ["Prime", "Keep"])
+        for lead in leads:
+            [result] = run_processes_at_once(tmp_path, sb, database, [f"zoho Leads {lead} Prime"])
+            assert result["status"] == "succeeded", result
+        assert sb.token_requests("zoho") == 1
+    write_figures({"test": "zoho_tokens", "case": "12 untag run in a row", "tokens": 1})
+
+
+def run_processes_at_once(
+    tmp_path: Path, sb: Sandbox, database: Path, commands: list[str]
+) -> list[Any]:
+    """``untag run <command> --yes --json`` for each command, all started together."""
+    env = {**base_env(tmp_path), **sb.env(), "UNTAG_DATABASE": str(database)}
+    processes = [
+        subprocess.Popen(
+            [UNTAG, "run", text, "--yes", "--json", "--as", USER],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for text in commands
+    ]
+    results: list[Any] = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    return results

@@ -20,6 +20,7 @@ from commands.providers.bigin import BiginProvider
 from commands.results import Outcome, RecordResult
 from sandbox import Sandbox
 from storage import TokenStore, open_database
+from tests.storage.test_audit import KEY
 
 from .test_zoho import FakeZoho, item
 
@@ -48,7 +49,7 @@ def make_bigin(tmp_path: Path) -> Iterator[Callable[..., Provider]]:
         wiring = Wiring(
             config=ProvidersConfig(bigin=section, limits=limits),
             http=http,
-            tokens=TokenStore(db),
+            tokens=TokenStore(db, KEY),
         )
         provider = bigin.build(wiring)
         assert provider is not None

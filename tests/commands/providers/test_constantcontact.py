@@ -24,6 +24,7 @@ from commands.providers.base import Wiring
 from commands.results import Outcome, Preview, RecordPreview, RecordResult
 from sandbox import Limits, ManualClock, Sandbox
 from storage import Database, TokenStore, open_database
+from tests.storage.test_audit import KEY
 
 BASE = "https://api.cc.test/v3"
 TOKEN_URL = "https://authz.cc.test/oauth2/default/v1/token"
@@ -170,7 +171,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def tokens(db: Database) -> TokenStore:
-    return TokenStore(db)
+    return TokenStore(db, KEY)
 
 
 pytestmark = pytest.mark.usefixtures("no_retry_waits")

@@ -23,6 +23,7 @@ from commands.providers.zoho import ZohoProvider, tag_names, zoho_classifier
 from commands.results import Outcome, Preview, RecordPreview, RecordResult
 from sandbox import Fault, Sandbox
 from storage import TokenStore, open_database
+from tests.storage.test_audit import KEY
 
 LEAD_A = "554023000000793002"  # 18 digits: above 2**53, a float would corrupt it
 LEAD_B = "554023000000792001"
@@ -138,7 +139,7 @@ def wiring_for(tmp_path: Path) -> Iterator[Callable[..., Wiring]]:
         clients.append(http)
         section = config or ZohoConfig(access_token=SecretStr("tok"), api_domain=API)
         providers = ProvidersConfig(bigin=section) if bigin else ProvidersConfig(zoho=section)
-        return Wiring(config=providers, http=http, tokens=TokenStore(db))
+        return Wiring(config=providers, http=http, tokens=TokenStore(db, KEY))
 
     yield make
     for http in clients:
