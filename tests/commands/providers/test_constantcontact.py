@@ -50,6 +50,7 @@ class FakeCC:
         default_factory=lambda: {C1: [VIP, GOLD], C2: [VIP], C3: [GOLD]}
     )
     page_size: int = 500
+    contact_page_size: int = 500
     plan: Plan = field(default_factory=lambda: [("processing", 0.5), ("completed", 1.0)])
     activity_errors: list[str] = field(default_factory=list)
     queued: list[httpx.Response] = field(default_factory=list)  # answered before routing
@@ -65,6 +66,8 @@ class FakeCC:
             return self._tag_page(request)
         if request.method == "GET" and path.startswith("/contacts/"):
             return self._contact(path.removeprefix("/contacts/"))
+        if request.method == "GET" and path == "/contacts":
+            return self._listing(request)
         if request.method == "POST" and path.startswith("/activities/"):
             return self._start(path.removeprefix("/activities/"), json.loads(request.content))
         if request.method == "GET" and path.startswith("/activities/"):
@@ -81,6 +84,23 @@ class FakeCC:
         if start + self.page_size < len(self.tags):
             nxt = start + self.page_size
             body["_links"] = {"next": {"href": f"/v3/contact_tags?cursor={nxt}&limit=500"}}
+        return httpx.Response(200, json=body)
+
+    def _listing(self, request: httpx.Request) -> httpx.Response:
+        """``GET /contacts?tags=a,b&include=taggings``: the contacts carrying any of the tags."""
+        wanted = set(request.url.params["tags"].split(","))
+        assert request.url.params["include"] == "taggings"
+        carrying = [(c, t) for c, t in self.contacts.items() if wanted & set(t)]
+        start = int(request.url.params.get("cursor", "0"))
+        page = carrying[start : start + self.contact_page_size]
+        body: dict[str, Any] = {
+            "contacts": [{"contact_id": c, "taggings": list(t)} for c, t in page]
+        }
+        if start + self.contact_page_size < len(carrying):
+            nxt = start + self.contact_page_size
+            tags = request.url.params["tags"]  # the next link carries the whole query
+            href = f"/v3/contacts?cursor={nxt}&tags={tags}&include=taggings"
+            body["_links"] = {"next": {"href": href}}
         return httpx.Response(200, json=body)
 
     def _count(self, tag_id: str) -> int:
@@ -272,6 +292,65 @@ def test_preview_accepts_tag_ids_and_notes_unknown_tags_and_missing_contacts(
         RecordPreview(target=GONE, found=False),
     )
     assert preview.undoable
+
+
+def bulk_contacts(count: int, taggings: list[str]) -> dict[str, list[str]]:
+    return {f"{n:08d}-bulk-4e21-9b6a-0c8d2e4f6a10": list(taggings) for n in range(count)}
+
+
+def test_a_bulk_preview_reads_the_tag_listing_not_each_contact(tokens: TokenStore) -> None:
+    """1,200 targets carrying VIP (on 1,201 contacts: 3 pages) and one that does not exist:
+    the catalogue, the 3 listing pages and 1 read of the unlisted target, not 1,201 reads."""
+    contacts = {**bulk_contacts(1_200, [VIP, GOLD]), C2: [VIP], C3: [GOLD]}
+    fake = FakeCC(contacts=contacts)
+    provider, _ = make(fake, tokens)
+    targets = [c for c in contacts if c not in (C2, C3)] + [GONE]
+
+    preview = provider.preview(contacts_action(*targets, tags=("VIP",)))
+
+    assert fake.calls() == [
+        "GET /v3/contact_tags?limit=500&include_count=true",
+        f"GET /v3/contacts?tags={VIP}&include=taggings&limit=500",
+        f"GET /v3/contacts?cursor=500&tags={VIP}&include=taggings",
+        f"GET /v3/contacts?cursor=1000&tags={VIP}&include=taggings",
+        f"GET /v3/contacts/{GONE}?include=taggings",
+    ]
+    first = targets[0]
+    assert preview.records[0] == RecordPreview(
+        target=first, current=("VIP", "Gold"), removing=("VIP",), after=("Gold",)
+    )
+    assert preview.records[-1] == RecordPreview(target=GONE, found=False)
+    assert sum(r.found for r in preview.records) == 1_200
+
+
+def test_a_listing_tells_apart_an_untagged_contact_from_a_missing_one(tokens: TokenStore) -> None:
+    """Targets the listing does not name are read one by one: there, C3 exists without VIP."""
+    contacts = {**bulk_contacts(30, [VIP]), C3: [GOLD]}
+    fake = FakeCC(contacts=contacts)
+    provider, _ = make(fake, tokens)
+    targets = [*bulk_contacts(30, [VIP]), C3]
+
+    preview = provider.preview(contacts_action(*targets, tags=("VIP",)))
+
+    assert fake.calls()[1:] == [
+        f"GET /v3/contacts?tags={VIP}&include=taggings&limit=500",
+        f"GET /v3/contacts/{C3}?include=taggings",
+    ]
+    assert preview.records[-1] == RecordPreview(
+        target=C3, current=("Gold",), removing=(), after=("Gold",)
+    )
+
+
+def test_a_listing_is_skipped_when_the_tag_is_on_too_many_contacts(tokens: TokenStore) -> None:
+    """VIP on 5,000 contacts (10 pages) for 20 targets: 20 reads beat 10 pages x 10."""
+    contacts = bulk_contacts(5_000, [VIP])
+    fake = FakeCC(contacts=contacts)
+    provider, _ = make(fake, tokens)
+    targets = list(contacts)[:20]
+
+    provider.preview(contacts_action(*targets, tags=("VIP",)))
+
+    assert fake.calls()[1:] == [f"GET /v3/contacts/{t}?include=taggings" for t in targets]
 
 
 # --- remove from contacts ------------------------------------------------------------------------
