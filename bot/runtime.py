@@ -23,6 +23,7 @@ from storage import (
     OperationRecord,
     OperationStore,
     PlanStore,
+    QuotaLedger,
     TokenStore,
     default_key_file,
     load_audit_key,
@@ -73,7 +74,9 @@ def build_runtime(
     audit = AuditLog(db, key)
     operations = OperationStore(db)
     interrupted = recover_interrupted(operations, audit)
-    providers = build_providers(Wiring(config=config, http=http, tokens=TokenStore(db, key)))
+    providers = build_providers(
+        Wiring(config=config, http=http, tokens=TokenStore(db, key), quotas=QuotaLedger(db))
+    )
     untag = Untag(
         providers,
         operations,

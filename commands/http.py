@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -200,12 +200,20 @@ def _no_pacing(method: str) -> Iterator[None]:
     yield
 
 
+Claim = Callable[[str, date, int, int], int]
+"""``(provider, day, wanted, limit) -> granted``: requests taken from a day's quota."""
+
+
 class DailyQuota:
     """Counts requests per UTC day and refuses past the provider's daily quota.
 
     A sliding window would not match a quota that resets at 00:00 UTC, so this
-    is a plain counter keyed by date.  Refusing client-side saves the request
-    and tells the user when the quota resets.
+    is a count keyed by date.  Refusing client-side saves the request and tells
+    the user when the quota resets.  The count lives where ``claim`` keeps it
+    (:class:`storage.QuotaLedger`: shared by every process on the database);
+    requests are claimed ``block`` at a time so that the ledger is written once
+    per block, not once per request.  Without ``claim`` the count is this
+    process's own.
     """
 
     def __init__(
@@ -213,14 +221,18 @@ class DailyQuota:
         provider: str,
         limit: int,
         *,
+        claim: Claim | None = None,
+        block: int = 20,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._provider = provider
         self._limit = limit
+        self._claim = claim or _InMemoryCount().claim
+        self._block = max(1, block)
         self._clock = clock
         self._lock = threading.Lock()
         self._day = clock().date()
-        self._count = 0
+        self._allowance = 0  # claimed for today and not used yet
 
     def __call__(self, method: str) -> AbstractContextManager[None]:
         if self._limit <= 0:
@@ -228,15 +240,30 @@ class DailyQuota:
         with self._lock:
             now = self._clock()
             if now.date() != self._day:
-                self._day, self._count = now.date(), 0
-            if self._count >= self._limit:
+                self._day, self._allowance = now.date(), 0
+            if self._allowance == 0:
+                self._allowance = self._claim(self._provider, self._day, self._block, self._limit)
+            if self._allowance == 0:
                 raise QuotaExceeded(
                     self._provider,
                     f"daily quota of {self._limit} requests is spent; it resets at 00:00 UTC",
                     resets_at=next_utc_midnight(now),
                 )
-            self._count += 1
+            self._allowance -= 1
         return nullcontext()
+
+
+class _InMemoryCount:
+    """A :data:`Claim` over this process's own count, for tests and throwaway use."""
+
+    def __init__(self) -> None:
+        self._used: dict[tuple[str, date], int] = {}
+
+    def claim(self, provider: str, day: date, wanted: int, limit: int) -> int:
+        used = self._used.get((provider, day), 0)
+        granted = max(0, min(wanted, limit - used))
+        self._used = {(provider, day): used + granted}  # yesterday's count is of no use
+        return granted
 
 
 def next_utc_midnight(now: datetime) -> datetime:

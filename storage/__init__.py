@@ -58,6 +58,7 @@ from storage.operations import (
 )
 from storage.owners import Liveness, current_owner, owner_liveness
 from storage.plans import PlanStore, StoredPlan
+from storage.quotas import QuotaLedger
 from storage.reports import (
     FILTER_KEYS,
     OUTCOMES,
@@ -104,6 +105,7 @@ __all__ = [
     "OperationStore",
     "PlanStore",
     "PruneResult",
+    "QuotaLedger",
     "Recovery",
     "ResultRecord",
     "SchemaMismatch",

@@ -257,6 +257,15 @@ def _body(statements: tuple[str, ...]) -> str:
     return "".join(f"{statement}; " for statement in statements)
 
 
+def _quota_usage(db: Database) -> None:
+    # Requests spent per provider and UTC day (storage.quotas), shared by processes.
+    # `day` is an ISO date: text order is date order.
+    db.execute(
+        "CREATE TABLE quota_usage (provider TEXT NOT NULL, day TEXT NOT NULL,"
+        " used INTEGER NOT NULL, PRIMARY KEY (provider, day)) WITHOUT ROWID"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "operations and results", _operations),
     Migration(2, "oauth tokens", _tokens),
@@ -264,4 +273,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "hash-chained audit log", _audit),
     Migration(5, "the process that runs each operation", _owners),
     Migration(6, "record id lookup for audit queries", _record_lookup),
+    Migration(7, "daily quota usage shared by processes", _quota_usage),
 )

@@ -19,7 +19,7 @@ from commands.errors import (
 )
 from commands.http import IN_DOUBT_NOTE, HttpClient
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
-from storage import TokenStore
+from storage import QuotaLedger, TokenStore
 
 __all__ = [
     "IN_DOUBT",
@@ -66,11 +66,13 @@ class Provider(Protocol):
 
 @dataclass(frozen=True)
 class Wiring:
-    """What a provider module needs to build itself: config, the shared client, the token store."""
+    """What a provider module needs to build itself: config, the shared client, the token
+    store, and the ledger of daily quotas (``None``: each process counts its own)."""
 
     config: ProvidersConfig
     http: HttpClient
     tokens: TokenStore
+    quotas: QuotaLedger | None = None
 
 
 ProviderFactory = Callable[[Wiring], "Provider | None"]

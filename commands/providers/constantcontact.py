@@ -736,7 +736,11 @@ def build(
         auth=_auth(wiring, config),
         pacers=(
             rate_limit(limits.constant_contact_per_second, 1.0, name=PROVIDER),
-            DailyQuota(PROVIDER, limits.constant_contact_per_day),
+            DailyQuota(
+                PROVIDER,
+                limits.constant_contact_per_day,
+                claim=wiring.quotas.claim if wiring.quotas else None,
+            ),
         ),
         classify=classify_response(PROVIDER),
     )

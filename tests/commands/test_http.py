@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ from commands.http import (
     retry_after_seconds,
 )
 from commands.oauth import Grant, TokenManager
+from storage import QuotaLedger, open_database
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -209,6 +211,49 @@ def test_daily_quota_refuses_client_side_and_says_when_it_resets() -> None:
         session.get("/c")
     assert len(seen) == 2
     assert caught.value.resets_at == datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_daily_quota_claims_blocks_from_its_ledger_and_starts_afresh_each_day() -> None:
+    now = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+    claims: list[tuple[str, date, int, int]] = []
+    left = {now.date(): 7, (now + timedelta(days=1)).date(): 100}
+
+    def claim(provider: str, day: date, wanted: int, limit: int) -> int:
+        claims.append((provider, day, wanted, limit))
+        granted = min(wanted, left[day])
+        left[day] -= granted
+        return granted
+
+    quota = DailyQuota("cc", 10, claim=claim, block=3, clock=lambda: now)
+    session, seen = session_for(replies(*[httpx.Response(200)] * 9), pacers=(quota,))
+    for n in range(7):
+        session.get(f"/{n}")
+    with pytest.raises(QuotaExceeded):
+        session.get("/refused")
+    assert len(seen) == 7
+    assert [c[2] for c in claims] == [3, 3, 3, 3]  # granted 3, 3, 1, then 0
+    now += timedelta(days=1)
+    session.get("/tomorrow")
+    assert claims[-1] == ("cc", now.date(), 3, 10)
+    assert len(seen) == 8
+
+
+def test_daily_quotas_on_one_ledger_share_one_count(tmp_path: Path) -> None:
+    """Two processes' quotas (and a restarted one) on one database: 5 requests in all."""
+    now = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+    sent = 0
+    refused = 0
+    for _process in range(3):
+        with open_database(tmp_path / "untag.db") as db:
+            quota = DailyQuota("cc", 5, claim=QuotaLedger(db).claim, block=2, clock=lambda: now)
+            session, seen = session_for(replies(*[httpx.Response(200)] * 5), pacers=(quota,))
+            for n in range(2):
+                try:
+                    session.get(f"/{n}")
+                except QuotaExceeded:
+                    refused += 1
+            sent += len(seen)
+    assert (sent, refused) == (5, 1)
 
 
 def test_concurrency_cap_bounds_requests_in_flight() -> None:

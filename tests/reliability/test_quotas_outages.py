@@ -76,7 +76,8 @@ def test_cc_daily_quota_running_out_mid_job_stops_it_and_retry_finishes_it_later
 
     The job stops at once, every record not done is listed with the reason and the reset
     time, and "Retry failed" on the next day (the sandbox clock moves a day; for our own
-    counter a restart with a fresh day's count) finishes exactly the rest.
+    counter, kept in the database across restarts, a restart with the quota raised)
+    finishes exactly the rest.
     """
     monkeypatch.chdir(tmp_path)
     clock = ManualClock()
