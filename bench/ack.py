@@ -74,6 +74,7 @@ LOAD_USERS = 50
 HELP_EVERY = 10
 BULK_USER = "U0BULK"
 PLOT = Path(__file__).with_name("ack_latency.png")
+BUSY = "untag is busy"  # in an ack, or as the title of a modal updated after it
 
 ZOHO_LOAD_BASE = 554023200000000000
 ZOHO_BULK_BASE = 554023100000000000
@@ -97,6 +98,7 @@ class Sample:
     latency: float  # seconds until the whole answer arrived
     status: int  # HTTP status, 0 for a transport error
     kind: str  # "remove" or "help"
+    busy: bool = False  # acked with "untag is busy" (the preview queue was full): no modal
 
 
 @dataclass
@@ -273,12 +275,13 @@ def _load(
                 }
                 sent = time.perf_counter()
                 try:
-                    status = client.post(url, content=body, headers=headers).status_code
+                    reply = client.post(url, content=body, headers=headers)
+                    status, busy = reply.status_code, BUSY in reply.text
                 except httpx.TransportError:
-                    status = 0
+                    status, busy = 0, False
                 done = time.perf_counter()
                 kind = "help" if text == "help" else "remove"
-                samples.append(Sample(sent - began, done - sent, status, kind))
+                samples.append(Sample(sent - began, done - sent, status, kind, busy))
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
         for future in [pool.submit(worker) for _ in range(concurrency)]:
@@ -419,7 +422,8 @@ class UntagRun:
     bulk_writes: dict[str, int]
     views_opened: int
     previews: int  # preview modals filled in by a job during the load
-    busy: int  # commands told "untag is busy" (the job queue was full)
+    busy: int  # commands told "untag is busy" in a modal opened for it (the job queue was full)
+    busy_acks: int  # commands told "untag is busy" in the ack itself, with no modal
 
 
 def run_untag(
@@ -445,7 +449,7 @@ def run_untag(
         stop(served)
     summary = summarize("untag serve", load, served.log)
     samples = load.samples
-    busy = titles.count("untag is busy")
+    busy = titles.count(BUSY)
     return UntagRun(
         summary,
         samples,
@@ -457,6 +461,7 @@ def run_untag(
         opened,
         len(titles) - busy,
         busy,
+        sum(1 for s in samples if s.busy),
     )
 
 
@@ -588,7 +593,8 @@ def main() -> None:
     )
     print(
         f"untag: during the load {untag.views_opened:,} modals opened; {untag.previews:,} "
-        f"filled in by a preview job, {untag.busy:,} told the job queue was full"
+        f"filled in by a preview job, {untag.busy:,} updated to say the job queue was full; "
+        f"{untag.busy_acks:,} commands told so in the ack, with no modal"
     )
     print(f"untag: memory idle {untag.idle.describe()}; after the load {untag.after.describe()}")
     series: list[Series] = [("untag serve", untag.samples, "#1f77b4", "-")]

@@ -5,8 +5,9 @@ parsing and permission checks are pure, claiming an operation is one SQLite
 transaction.  Provider work (previews, removals, undo) goes to :class:`Jobs`
 after the ack, and its results come back through the Web API: ``views.update``
 for previews, an ephemeral message (or a DM) for results, one DM updated in
-place for long jobs.  Each request is logged as one line with the Slack user
-and the outcome; never a token, trigger_id, response_url or body.
+place for long jobs.  A command that finds the preview queue full is told so
+in its ack, and no modal is opened.  Each request is logged as one line with
+the Slack user and the outcome; never a token, trigger_id, response_url or body.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from slack_sdk.models.views import View
 from bot import audit_slack, home
 from bot.extract import prefill_from_message
 from bot.groups import slack_groups_of
-from bot.jobs import Jobs
+from bot.jobs import Jobs, Slot
 from bot.runtime import Runtime
 from bot.terminal import help_text
 from bot.views import (
@@ -53,9 +54,11 @@ from bot.views import (
     INPUT_TAGS,
     INPUT_TARGETS,
     SHORTCUT_CALLBACK,
+    busy_view,
     form_modal,
     format_tags,
     loading_modal,
+    loading_view,
     message_modal,
     metadata_of,
     preview_modal,
@@ -80,6 +83,9 @@ log = logging.getLogger("untag.slack")
 TRIGGER_ERRORS = frozenset({"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"})
 VIEW_APPEAR_WAIT = 5.0  # seconds to wait for Slack to apply a response_action view
 PROGRESS_EVERY = 2.0  # seconds between in-place updates: chat.update is rate limited
+BUSY_COMMAND = (
+    ":hourglass: untag is busy right now; nothing was changed. Please try again in a minute."
+)
 # What Slack's ids look like; anything else in a payload field is not used as an id.
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,40}")
 
@@ -188,15 +194,33 @@ class SlackSurface:
         except UntagError as exc:
             ack(text=f":no_entry: {exc}")
             return _logged("command", user, f"refused ({type(exc).__name__})")
-        ack()
-        context = {"channel": _id(command.get("channel_id")), "team": team or ""}
-        view = self._open(str(command.get("trigger_id", "")), loading_modal(), respond)
+        # The preview's place is taken before the ack: when the queue is full, the ack says
+        # so, instead of opening a modal only to update it to "busy" (two Web API calls,
+        # exactly when untag is busiest).
+        slot = self.jobs.reserve_preview()
+        if slot is None:
+            ack(text=BUSY_COMMAND)
+            return _logged("command", user, "busy")
+        try:
+            ack()
+            self._open_preview(slot, user, parsed, command, respond)
+        finally:
+            slot.release()  # unless the preview was queued in it: then nothing to do
+
+    def _open_preview(
+        self, slot: Slot, user: str, action: Action, command: dict[str, Any], respond: Respond
+    ) -> None:
+        """Open the loading modal and queue its preview in ``slot``."""
+        view = self._open(str(command.get("trigger_id", "")), loading_view(), respond)
         if view is not None:
             target = _ViewRef(view_id=str(view["id"]), hash=view.get("hash"))
-            self._queue_preview(user, parsed, target, context)
+            channel, team = _id(command.get("channel_id")), _id(command.get("team_id"))
+            slot.submit(self._preview, user, action, target, {"channel": channel, "team": team})
         _logged("command", user, "modal opened" if view else "trigger expired")
 
-    def _open(self, trigger_id: str, view: View, respond: Respond | None) -> dict[str, Any] | None:
+    def _open(
+        self, trigger_id: str, view: View | dict[str, Any], respond: Respond | None
+    ) -> dict[str, Any] | None:
         """Open a modal at once (the trigger lives 3 s); explain instead of failing silently.
 
         Runs after the ack, so it never raises: bolt would turn that into a lost answer.
@@ -221,13 +245,6 @@ class SlackSurface:
             return None
         opened = response.get("view")
         return opened if isinstance(opened, dict) else None
-
-    def _queue_preview(
-        self, user: str, action: Action, target: _ViewRef, context: dict[str, str]
-    ) -> None:
-        if not self.jobs.submit("preview", self._preview, user, action, target, context):
-            busy = "Too many jobs are running; please try again in a minute."
-            self._update(target, message_modal("untag is busy", busy))
 
     def _preview(
         self, user: str, action: Action, target: _ViewRef, context: dict[str, str]
@@ -301,8 +318,8 @@ class SlackSurface:
             self._cancel_quietly(user, op_id)
             target = _ViewRef.fresh()
             loading = loading_modal("Updating the preview…", external_id=target.external_id)
-            self._ack_preview(ack, user, edited, target, dict(plan.context), loading)
-            return _logged("submit", user, "tags edited")
+            queued = self._ack_preview(ack, user, edited, target, dict(plan.context), loading)
+            return _logged("submit", user, "tags edited" if queued else "tags edited, busy")
         if plan.action.is_account_wide and not _typed_names_match(plan, values):
             expected = ", ".join(plan.action.tags)
             ack(response_action="errors", errors={BLOCK_CONFIRM: f"Type {expected} to confirm"})
@@ -341,17 +358,18 @@ class SlackSurface:
         target: _ViewRef,
         context: dict[str, str],
         loading: View,
-    ) -> None:
+    ) -> bool:
         """Queue a preview into a view set by ``response_action``; ack busy if it cannot run.
 
         Queued before the ack, so that a full queue is said in the ack itself, not by a
-        ``views.update`` that would wait for a view Slack has not shown yet.
+        ``views.update`` that would wait for a view Slack has not shown yet.  Returns
+        whether the preview was queued.
         """
-        if self.jobs.submit("preview", self._preview, user, action, target, context):
+        if self.jobs.submit_preview(self._preview, user, action, target, context):
             ack(response_action="update", view=loading)
-        else:
-            busy = "Too many jobs are running; please try again in a minute."
-            ack(response_action="update", view=message_modal("untag is busy", busy))
+            return True
+        ack(response_action="update", view=busy_view())
+        return False
 
     def _edited_action(self, plan: Plan, typed: str | None) -> Action | ParseError | None:
         """The action with the tags the user typed, or None when they left them alone."""
@@ -497,8 +515,8 @@ class SlackSurface:
         target = _ViewRef.fresh()
         context = {"channel": _id(metadata_of(view).get("channel")), "team": _team(body) or ""}
         loading = loading_modal(external_id=target.external_id)
-        self._ack_preview(ack, user, action, target, context, loading)
-        _logged("form", user, "previewing")
+        queued = self._ack_preview(ack, user, action, target, context, loading)
+        _logged("form", user, "previewing" if queued else "busy")
 
     def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         # The body may hold a response_url or trigger_id: log the kind only.

@@ -447,3 +447,84 @@ def test_retry_failed_sends_only_the_failed_records_once(stack: Stack) -> None:
     stack.slack.click(stack.url, action_id="untag_retry", message=result, user_id=ALICE)
     stack.wait_for_message("already retried")
     assert len(stack.writes("zoho")) == 1
+
+
+# -- a full job queue ------------------------------------------------------------------------
+
+
+def _fill(submit: Any) -> threading.Event:
+    """Fill a queue with jobs that wait for the returned gate; set it to let them finish."""
+    gate = threading.Event()
+    while submit(gate.wait):
+        pass
+    return gate
+
+
+def test_a_full_preview_queue_is_said_in_the_ack_and_opens_no_modal(stack: Stack) -> None:
+    gate = _fill(stack.surface.jobs.submit_preview)
+    try:
+        reply = stack.slack.slash_command(
+            stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE
+        )
+        assert reply.status == 200 and "untag is busy" in reply.body
+        assert stack.slack.calls_to("views.open") == []
+        assert stack.slack.calls_to("views.update") == []
+        assert stack.runtime.untag.operations.recent(limit=5) == []  # nothing was planned
+    finally:
+        gate.set()
+    assert stack.surface.jobs.wait_idle(10)
+    stack.slack.slash_command(stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE)
+    stack.wait_for_view("untag_confirm")  # the queue has room again: a normal preview
+
+
+def test_long_jobs_filling_their_queue_leave_previews_running(stack: Stack) -> None:
+    gate = _fill(lambda job: stack.surface.jobs.submit("execute", job))
+    try:
+        stack.slack.slash_command(stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE)
+        preview = stack.wait_for_view("untag_confirm")
+        assert "Prime" in json.dumps(preview["blocks"])
+    finally:
+        gate.set()
+
+
+def test_an_expired_trigger_gives_its_preview_place_back(stack: Stack) -> None:
+    jobs = stack.surface.jobs
+    held = []
+    while (slot := jobs.reserve_preview()) is not None:
+        held.append(slot)
+    held.pop().release()  # exactly one place left
+    try:
+        stack.slack.fail_next("views.open", status=200, error="expired_trigger_id")
+        stack.slack.slash_command(stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE)
+        stack.wait_for_message("run the command again")
+        reply = stack.slack.slash_command(
+            stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE
+        )
+        assert reply.body == ""  # not busy: the failed command's place was given back
+        stack.wait_for_view("untag_confirm")
+    finally:
+        for slot in held:
+            slot.release()
+
+
+def test_a_form_submitted_into_a_full_preview_queue_shows_busy(stack: Stack) -> None:
+    stack.slack.message_shortcut(stack.url, "no links here", user_id=ALICE, channel_id="C0OPS")
+    form = stack.wait_for_view("untag_form")
+    values = {
+        "provider": {
+            "provider_select": {"type": "static_select", "selected_option": {"value": "zoho"}}
+        },
+        "scope": {
+            "scope_select": {"type": "static_select", "selected_option": {"value": "zoho:Leads"}}
+        },
+        "targets": {"targets_input": {"type": "plain_text_input", "value": "554023000000793002"}},
+        "tags": {"tags_input": {"type": "plain_text_input", "value": "Prime"}},
+    }
+    gate = _fill(stack.surface.jobs.submit_preview)
+    try:
+        reply = stack.slack.submit_view(stack.url, form["id"], values, user_id=ALICE)
+        answer = reply.json()
+        assert answer["response_action"] == "update"
+        assert answer["view"]["title"]["text"] == "untag is busy"
+    finally:
+        gate.set()
