@@ -58,7 +58,7 @@ def confirm_plan(console: Console, plan: Plan, *, assume_yes: bool = False) -> b
             return True
         typed = console.input(f"Type [bold]{escape(expected)}[/bold] to delete it everywhere: ")
         return typed.strip() == expected
-    if not any(r.removing for r in plan.preview.records) and plan.preview.readable:
+    if plan.preview.nothing_to_do:
         console.print("[dim]Nothing to remove.[/dim]")
         return False
     if assume_yes:

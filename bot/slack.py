@@ -567,12 +567,7 @@ def _is_long(plan: Plan) -> bool:
 
 
 def _nothing_to_do(plan: Plan) -> bool:
-    preview = plan.preview
-    return (
-        preview.readable
-        and not plan.action.is_account_wide
-        and not any(r.removing for r in preview.records)
-    )
+    return not plan.action.is_account_wide and plan.preview.nothing_to_do
 
 
 def _typed_names_match(plan: Plan, values: Mapping[str, Any]) -> bool:

@@ -74,7 +74,10 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(f"[bold]{escape(plan.action.describe())}[/bold]")
     table = Table("Record", "Tags now", "Removing", "Tags after")
     for record in preview.records[:MAX_ROWS]:
-        if not record.found:
+        if record.unreadable is not None:
+            why = escape(record.unreadable)
+            table.add_row(escape(record.target), f"[red]could not be read[/red] ({why})", "", "")
+        elif not record.found:
             table.add_row(escape(record.target), "[yellow]not found[/yellow]", "", "")
         elif record.nothing_to_do:
             table.add_row(

@@ -222,6 +222,9 @@ def preview_modal(plan: Plan) -> View:
 
 def _preview_line(record: RecordPreview) -> str:
     name = f"`{_text(record.target, 200)}`"
+    if record.unreadable is not None:
+        why = _text(record.unreadable, 300)
+        return f":warning: {name} could not be read ({why}): it will be left alone"
     if not record.found:
         return f":grey_question: {name} not found"
     if record.current is None:
@@ -237,10 +240,13 @@ def _preview_counts(records: Sequence[RecordPreview]) -> list[Block]:
         return []
     changing = sum(1 for r in records if r.found and r.removing)
     missing = sum(1 for r in records if not r.found)
-    idle = len(records) - changing - missing
+    unread = sum(1 for r in records if r.unreadable is not None)
+    idle = len(records) - changing - missing - unread
     text = (
         f"{len(records)} records: {changing} to change, {idle} nothing to do, {missing} not found"
     )
+    if unread:
+        text += f", {unread} could not be read"
     return [ContextBlock(elements=[MarkdownTextObject(text=text)])]
 
 

@@ -32,7 +32,7 @@ from commands.errors import (
 from commands.policy import Permissions, Request, Verb
 from commands.providers import Provider
 from commands.providers.base import no_progress, reporting_batches_to
-from commands.results import Outcome, Preview, Progress, RecordResult
+from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 from storage import (
     AuditLog,
     ChildExists,
@@ -265,9 +265,15 @@ class Untag:
             results = _dry_run_results(plan.preview)
         else:
             provider = self._provider(plan.action.provider)
-            results = self._run(
-                plan.operation.id, lambda: provider.remove(plan.action, plan.preview, progress)
-            )
+            action, preview, unread = _without_unreadable(plan.action, plan.preview)
+
+            def remove() -> list[RecordResult]:
+                if not unread:
+                    return provider.remove(action, preview, progress)
+                done = provider.remove(action, preview, progress) if action.targets else []
+                return _in_target_order(plan.action, [*done, *unread])
+
+            results = self._run(plan.operation.id, remove)
         return self._complete(plan.operation.id, plan.action, results)
 
     def execute(self, user: str, plan: Plan, progress: Progress = no_progress) -> Report:
@@ -550,10 +556,43 @@ def _final_status(results: Sequence[RecordResult]) -> OpStatus:
     return OpStatus.FAILED if ok == 0 else OpStatus.PARTIALLY_FAILED
 
 
+def _without_unreadable(
+    action: Action, preview: Preview
+) -> tuple[Action, Preview, list[RecordResult]]:
+    """The plan without the records the preview could not read, and their (failed) results:
+    nothing is sent to a record whose tags were not seen."""
+    unread = [_unreadable_result(r) for r in preview.records if r.unreadable is not None]
+    if not unread:
+        return action, preview, []
+    skipped = {r.target for r in unread}
+    readable = action.model_copy(
+        update={"targets": tuple(t for t in action.targets if t not in skipped)}
+    )
+    records = tuple(r for r in preview.records if r.target not in skipped)
+    return readable, preview.model_copy(update={"action": readable, "records": records}), unread
+
+
+def _unreadable_result(record: RecordPreview) -> RecordResult:
+    return RecordResult(
+        target=record.target,
+        outcome=Outcome.FAILED,
+        code="unreadable",
+        message=f"its current tags could not be read ({record.unreadable}); nothing was sent "
+        "to it. Retry failed reads it again",
+    )
+
+
+def _in_target_order(action: Action, results: list[RecordResult]) -> list[RecordResult]:
+    rank = {target: n for n, target in enumerate(action.targets)}
+    return sorted(results, key=lambda r: rank.get(r.target, len(rank)))
+
+
 def _dry_run_results(preview: Preview) -> list[RecordResult]:
     results: list[RecordResult] = []
     for record in preview.records:
-        if not record.found:
+        if record.unreadable is not None:
+            results.append(_unreadable_result(record))
+        elif not record.found:
             results.append(RecordResult(target=record.target, outcome=Outcome.NOT_FOUND))
         elif record.nothing_to_do:
             results.append(RecordResult(target=record.target, outcome=Outcome.NOT_PRESENT))
@@ -635,6 +674,7 @@ def _preview_counts(preview: Preview) -> dict[str, object]:
         "to_change": sum(1 for r in records if r.found and r.removing),
         "nothing_to_do": sum(1 for r in records if r.nothing_to_do),
         "not_found": sum(1 for r in records if not r.found),
+        "unreadable": sum(1 for r in records if r.unreadable is not None),
         "readable": preview.readable,
         "affected_count": preview.affected_count,
     }

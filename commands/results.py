@@ -33,7 +33,10 @@ class RecordPreview(BaseModel):
     """One record as it is now and as it will be after the removal.
 
     ``current`` and ``after`` are ``None`` when the provider cannot tell (Alta has
-    no endpoint that reads an entity's tags).
+    no endpoint that reads an entity's tags).  ``unreadable`` says why this one
+    record could not be read although the others could (its reads kept failing):
+    nothing is sent to it, and it is reported failed so that Retry failed reads
+    it again.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -43,6 +46,7 @@ class RecordPreview(BaseModel):
     current: tuple[str, ...] | None = None
     removing: tuple[str, ...] = ()
     after: tuple[str, ...] | None = None
+    unreadable: str | None = None
 
     @property
     def nothing_to_do(self) -> bool:
@@ -64,6 +68,13 @@ class Preview(BaseModel):
 
     def record(self, target: str) -> RecordPreview | None:
         return next((r for r in self.records if r.target == target), None)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """The records were read and none carries a requested tag: nothing to send or report."""
+        return self.readable and not any(
+            r.removing or r.unreadable is not None for r in self.records
+        )
 
 
 class RecordResult(BaseModel):

@@ -13,6 +13,7 @@ from commands.actions import Action, ProviderName
 from commands.config import ProvidersConfig
 from commands.errors import (
     AuthenticationFailed,
+    DryRunRefused,
     ProviderError,
     ProviderUnreachable,
     QuotaExceeded,
@@ -32,6 +33,7 @@ __all__ = [
     "match_tags",
     "no_progress",
     "preview_from_current",
+    "read_each",
     "reporting_batches_to",
 ]
 
@@ -110,6 +112,32 @@ def preview_from_current(
     gone = {t.casefold() for t in removing}
     after = tuple(t for t in current if t.casefold() not in gone)
     return RecordPreview(target=target, current=tuple(current), removing=removing, after=after)
+
+
+def read_each(targets: Sequence[str], read: Callable[[str], RecordPreview]) -> list[RecordPreview]:
+    """``read`` each target; a target whose read fails on its own is marked unreadable.
+
+    One record whose reads keep failing (a 500 that outlasts the retries, say) must
+    not cost the preview of all the others.  Errors about the provider as a whole
+    (credentials, no connection, the daily quota, dry-run) still end the preview, and
+    so does every read failing: then it is the provider, not a record.
+    """
+    records: list[RecordPreview] = []
+    first: ProviderError | None = None
+    for target in targets:
+        try:
+            records.append(read(target))
+        except _WHOLE_PROVIDER:
+            raise
+        except ProviderError as exc:
+            first = first or exc
+            records.append(RecordPreview(target=target, unreadable=exc.message))
+    if first is not None and all(r.unreadable for r in records):
+        raise first
+    return records
+
+
+_WHOLE_PROVIDER = (AuthenticationFailed, ProviderUnreachable, QuotaExceeded, DryRunRefused)
 
 
 IN_DOUBT = "in_doubt"

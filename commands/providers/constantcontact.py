@@ -48,7 +48,13 @@ from commands.http import (
     rate_limit,
 )
 from commands.oauth import TokenManager, constant_contact_tokens
-from commands.providers.base import BatchRunner, Wiring, chunked, preview_from_current
+from commands.providers.base import (
+    BatchRunner,
+    Wiring,
+    chunked,
+    preview_from_current,
+    read_each,
+)
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 
 __all__ = [
@@ -318,15 +324,18 @@ class ConstantContact:
             return _deletion_preview(action, catalogue, notes, resolved)
         names = [t.name for t in found]
         current = self._current_tags(action.targets, found, catalogue)
-        records = tuple(
-            preview_from_current(target, names, current[target]) for target in action.targets
+        records = read_each(
+            action.targets, lambda target: preview_from_current(target, names, current(target))
         )
-        return Preview(action=action, records=records, notes=tuple(notes), resolved_tags=resolved)
+        return Preview(
+            action=action, records=tuple(records), notes=tuple(notes), resolved_tags=resolved
+        )
 
     def _current_tags(
         self, targets: Sequence[str], found: Sequence[Tag], catalogue: TagCatalogue
-    ) -> dict[str, list[str] | None]:
-        """Each target's tag names (``None``: no such contact), in as few reads as it takes.
+    ) -> Callable[[str], list[str] | None]:
+        """How to get each target's tag names (``None``: no such contact), in as few reads
+        as it takes.
 
         A read per contact costs a request each, and at 4 a second 5,000 contacts
         take 21 minutes.  When the requested tags sit on few enough contacts, the
@@ -335,14 +344,15 @@ class ConstantContact:
         listed there are read one by one, to tell a contact without the tags from
         one that does not exist.
         """
-        wanted = list(dict.fromkeys(targets))
-        current: dict[str, list[str] | None] = {}
-        if _listing_pays(found, len(wanted)):
-            listed = self._tagged_contacts(found, catalogue)
-            current.update((t, listed[t]) for t in wanted if t in listed)
-        for target in wanted:
-            if target not in current:
-                current[target] = self._contact_tags(target, catalogue)
+        known: dict[str, list[str] | None] = {}
+        if _listing_pays(found, len(set(targets))):
+            known.update(self._tagged_contacts(found, catalogue))
+
+        def current(target: str) -> list[str] | None:
+            if target not in known:
+                known[target] = self._contact_tags(target, catalogue)
+            return known[target]
+
         return current
 
     def _tagged_contacts(

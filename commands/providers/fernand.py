@@ -37,7 +37,7 @@ from commands.http import (
     rate_limit,
     retry_after_seconds,
 )
-from commands.providers.base import BatchRunner, Wiring, preview_from_current
+from commands.providers.base import BatchRunner, Wiring, preview_from_current, read_each
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 
 __all__ = ["MIN_RATE_LIMIT_WAIT", "FernandProvider", "build", "fernand_classifier", "tag_path"]
@@ -121,17 +121,19 @@ class FernandProvider:
         """Each conversation's current tags by name, and what removing the requested ones leaves."""
         catalogue: dict[int, str] | None = None  # read once, and only if some tag needs a name
         seen: dict[str, str] = {}
-        records: list[RecordPreview] = []
-        for target in action.targets:
+
+        def read(target: str) -> RecordPreview:
+            nonlocal catalogue
             ids = self._conversation_tag_ids(target)
             if ids is None:
-                records.append(RecordPreview(target=target, found=False))
-                continue
+                return RecordPreview(target=target, found=False)
             if catalogue is None and ids:
                 catalogue = self._catalogue()
             names = [tag_name(catalogue or {}, i) for i in ids]
             seen.update(zip(names, map(str, ids), strict=True))
-            records.append(preview_from_current(target, action.tags, names))
+            return preview_from_current(target, action.tags, names)
+
+        records = read_each(action.targets, read)
         # The names of the tags seen, so remove can name what a conversation keeps.
         return Preview(action=action, records=tuple(records), resolved_tags=seen)
 

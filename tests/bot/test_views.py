@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -144,3 +145,13 @@ def test_forged_private_metadata_reads_as_empty() -> None:
     assert metadata_of({"private_metadata": "not json"}) == {}
     assert metadata_of({"private_metadata": "[1, 2]"}) == {}
     assert metadata_of({}) == {}
+
+
+def test_a_record_that_could_not_be_read_says_so_and_is_counted() -> None:
+    plan = big_plan(40)
+    records = list(plan.preview.records)
+    records[0] = RecordPreview(target=records[0].target, unreadable="Fernand answered 503 <x>")
+    preview = plan.preview.model_copy(update={"records": tuple(records)})
+    text = str(preview_modal(dataclasses.replace(plan, preview=preview)).to_dict())
+    assert "could not be read (Fernand answered 503 &lt;x&gt;): it will be left alone" in text
+    assert "40 records: 39 to change, 0 nothing to do, 0 not found, 1 could not be read" in text

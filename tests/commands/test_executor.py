@@ -12,8 +12,8 @@ import pytest
 from commands.actions import Action, Operation, ProviderName
 from commands.errors import AuthorizationDenied, OperationConflict, ProviderUnavailable
 from commands.executor import Untag
-from commands.providers.base import preview_from_current
-from commands.results import Outcome, Preview, Progress, RecordResult
+from commands.providers.base import preview_from_current, read_each
+from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
 from storage import OperationStore, OpStatus, PlanStore, open_database
 
 TAGS = {"1001": ["Prime", "VIP"], "1002": ["VIP"], "1003": ["Prime"]}
@@ -305,3 +305,69 @@ def test_each_finished_batch_is_recorded_before_the_next_starts(
     assert [(r.target, r.outcome) for r in recorded] == [
         (str(i), "removed") for i in range(2000, 2004)
     ]
+
+
+class FlakyReads(FakeZoho):
+    """Record 1002 cannot be read until ``healed``; the provider sees what remove receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records["1002"] = ["Prime"]
+        self.healed = False
+        self.sent: list[tuple[str, ...]] = []
+
+    def preview(self, action: Action) -> Preview:
+        def read(target: str) -> RecordPreview:
+            if target == "1002" and not self.healed:
+                raise ProviderUnavailable("zoho", "503 three times")
+            return preview_from_current(target, action.tags, self.records.get(target))
+
+        return Preview(action=action, records=tuple(read_each(action.targets, read)))
+
+    def remove(self, action: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        self.sent.append(action.targets)
+        assert [r.target for r in preview.records] == list(action.targets)
+        return super().remove(action, preview, progress)
+
+
+def test_an_unreadable_record_is_not_sent_is_reported_failed_and_retry_reads_it_again(
+    tmp_path: Path,
+) -> None:
+    provider = FlakyReads()
+    db = open_database(tmp_path / "untag.db")
+    untag = Untag({ProviderName.ZOHO: provider}, OperationStore(db), PlanStore(db))
+    plan = untag.plan("U1", action("1001", "1002", "1004"))
+    assert plan.preview.record("1002") == RecordPreview(target="1002", unreadable="503 three times")
+    assert not plan.preview.nothing_to_do
+
+    report = untag.execute("U1", plan)
+
+    assert provider.sent == [("1001", "1004")]  # nothing sent to what was not seen
+    assert [(r.target, r.outcome, r.code) for r in report.results] == [
+        ("1001", Outcome.REMOVED, None),
+        ("1002", Outcome.FAILED, "unreadable"),
+        ("1004", Outcome.NOT_FOUND, None),
+    ]
+    assert "could not be read (503 three times)" in (report.results[1].message or "")
+    assert report.operation.status == OpStatus.PARTIALLY_FAILED
+    provider.healed = True
+    retry = untag.retry_failed("U1", report.operation.id)
+    assert provider.sent[-1] == ("1002", "1004")  # what did not succeed, read afresh
+    assert [(r.target, r.outcome) for r in retry.results] == [
+        ("1002", Outcome.REMOVED),
+        ("1004", Outcome.NOT_FOUND),
+    ]
+
+
+def test_a_preview_where_only_unreadable_records_need_work_is_not_nothing_to_do(
+    untag: Untag,
+) -> None:
+    preview = Preview(
+        action=action("1002", "9"),
+        records=(
+            preview_from_current("1002", ("Prime",), ["VIP"]),
+            RecordPreview(target="9", unreadable="timed out"),
+        ),
+    )
+    assert not preview.nothing_to_do
+    assert Preview(action=action("1002"), records=preview.records[:1]).nothing_to_do

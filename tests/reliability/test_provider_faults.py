@@ -282,13 +282,13 @@ def test_a_lost_answer_then_failure_is_reported_in_doubt_and_reconciled_by_retry
             runtime.close()
 
 
-def test_a_preview_read_that_exhausts_its_retries_aborts_cleanly(
+def test_a_preview_read_that_exhausts_its_retries_leaves_that_record_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The limit behind "faults start at confirmation": Fernand and Constant Contact read one
-    record per call, and one read failing all four attempts fails the whole preview.  It
-    fails cleanly: a clear error, the operation failed with it in the ledger and the audit
-    log, and not one write sent."""
+    """Fernand and Constant Contact read one record per call.  One read failing all its
+    attempts marks that record "could not be read" and the others are previewed: nothing is
+    sent to it, it is reported failed with the reason, and Retry failed (the fault gone) reads
+    and finishes it.  Before: the whole preview failed."""
     monkeypatch.chdir(tmp_path)
     scenario = SCENARIOS["fernand"]
     with (
@@ -296,21 +296,24 @@ def test_a_preview_read_that_exhausts_its_retries_aborts_cleanly(
         real_retries() as retries,
     ):
         seeded = scenario.build(sb, IN_DOUBT_RECORDS)
-        sb.add_fault(
-            Fault("fernand", "status", status=503, count=4, path_contains=seeded.targets[3])
-        )
+        unlucky = seeded.targets[3]
+        sb.add_fault(Fault("fernand", "status", status=503, count=4, path_contains=unlucky))
         runtime = runtime_on(sb, tmp_path / "untag.db")
         try:
-            with pytest.raises(ProviderUnavailable) as caught:
-                runtime.untag.plan(USER, scenario.action(seeded))
-            [op] = runtime.untag.operations.recent(limit=1)
-            audit = runtime.untag.audit
-            assert audit is not None
-            failed = [e for e in audit.query(limit=None) if e.op_id == op.id and e.kind == "failed"]
+            plan = runtime.untag.plan(USER, scenario.action(seeded))
+            assert len(retries.retries) == 3  # four attempts
+            [unread] = [r for r in plan.preview.records if r.unreadable is not None]
+            assert unread.target == unlucky
+            assert unread.unreadable == "temporarily unavailable (503)"
+            report = runtime.untag.execute(USER, plan)
+            sent = [r.path for r in sb.requests if r.method != "GET"]
+            assert sent and not any(unlucky in path for path in sent)
+            [failed] = [r for r in report.results if r.target == unlucky]
+            assert (failed.outcome, failed.code) == (Outcome.FAILED, "unreadable")
+            assert differences(runtime, seeded, [report.operation.id], settled=False) == []
+            retry = runtime.untag.retry_failed(USER, report.operation.id)
+            assert [r.target for r in retry.results if r.outcome is Outcome.FAILED] == []
+            ops = [report.operation.id, retry.operation.id]
+            assert differences(runtime, seeded, ops, settled=True) == []
         finally:
             runtime.close()
-    assert str(caught.value) == "fernand: temporarily unavailable (503)"
-    assert len(retries.retries) == 3  # four attempts
-    assert op.status == "failed" and op.error == str(caught.value)
-    assert [e.detail["error"] for e in failed] == [str(caught.value)]
-    assert [r for r in sb.requests if r.method != "GET"] == []

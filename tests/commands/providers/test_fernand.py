@@ -167,6 +167,30 @@ def test_preview_fails_loudly_when_the_catalogue_cannot_be_read() -> None:
     assert caught.value.code == "internal_error"
 
 
+def test_a_conversation_that_cannot_be_read_is_marked_and_the_others_previewed() -> None:
+    fake = FakeFernand({7: [1, 5], 8: [1], 9: [5]})
+    fake.override[("GET", "/conversations/8")] = [httpx.Response(503, json={})] * 8
+    provider = make_provider(fake)
+
+    preview = provider.preview(action("7", "8", "9"))
+
+    assert [r.target for r in preview.records] == ["7", "8", "9"]
+    unread = preview.records[1]
+    assert unread.unreadable is not None and "503" in unread.unreadable
+    assert (unread.removing, unread.current) == ((), None)
+    assert preview.records[0].removing == ("VIP Customer",)
+    assert preview.records[2].nothing_to_do
+    assert fake.calls().count(("GET", "/conversations/8")) == 3  # retried before giving up
+
+
+def test_when_every_conversation_fails_the_preview_fails_with_the_provider_error() -> None:
+    fake = FakeFernand({7: [1], 8: [1]})
+    for cid in ("7", "8"):
+        fake.override[("GET", f"/conversations/{cid}")] = [httpx.Response(500, json={})] * 8
+    with pytest.raises(ProviderStatusError):
+        make_provider(fake).preview(action("7", "8"))
+
+
 def test_remove_deletes_the_catalogue_name_as_one_encoded_segment() -> None:
     fake = FakeFernand({12345: [1, 5]})
     provider = make_provider(fake)
