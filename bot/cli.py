@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -209,8 +210,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 @main.command()
 def socket() -> None:
-    """Slack over Socket Mode (no public URL needed; uses SLACK_APP_TOKEN)."""
-    from bot.server import run_socket_mode
+    """Slack over Socket Mode (no public URL needed; uses SLACK_APP_TOKEN). SIGTERM stops it."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.server import STOP_GRACE, run_socket_mode
     from bot.slack import build_app
 
     out = Console(stderr=True)
@@ -219,11 +222,37 @@ def socket() -> None:
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=True)
     assert settings.slack_app_token is not None
+
+    def connected(ok: bool) -> None:
+        if ok:
+            out.print("untag connected over Socket Mode")
+        else:
+            out.print("[yellow]untag could not connect over Socket Mode yet; retrying[/yellow]")
+
     with _runtime(out, settings, dry_run=False) as runtime:
-        app, _ = build_app(runtime, socket_mode=True)
+        app, surface = build_app(runtime, socket_mode=True)
         _tell(settings, runtime.interrupted)
-        out.print("untag connected over Socket Mode")
-        run_socket_mode(app, settings.slack_app_token.get_secret_value())
+        try:
+            drained = run_socket_mode(
+                app,
+                settings.slack_app_token.get_secret_value(),
+                jobs=surface.jobs,
+                connected=connected,
+            )
+        except SlackApiError as exc:
+            # A mistyped or revoked token is a configuration problem: one line, exit 3.
+            _fail(out, f"Slack refused SLACK_APP_TOKEN: {exc.response.get('error')}", EXIT_CONFIG)
+            raise  # pragma: no cover - _fail exits
+        if not drained:
+            # Past the grace period, as gunicorn's graceful_timeout: the job threads would hold
+            # the exit for as long as they run, so leave without them; the next start reports
+            # them as interrupted.
+            out.print(f"[yellow]Jobs still running after {STOP_GRACE:.0f} s were left.[/yellow]")
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(EXIT_NOT_DONE)
+        surface.jobs.shutdown()
+    out.print("untag stopped")
 
 
 def _recover_and_tell(out: Console, settings: Settings) -> None:
@@ -298,8 +327,6 @@ def _any_provider(settings: Settings) -> bool:
 
 
 def _environ_keys() -> set[str]:
-    import os
-
     return {k.upper() for k in os.environ}
 
 

@@ -10,6 +10,10 @@ failure.  The signature itself is checked here too, before the body is parsed
 a second).  Signed bodies that bolt could not read (not UTF-8, not a JSON
 object, or shaped unlike any Slack payload: bolt would crash on them, a 500)
 get a 400.
+
+Socket Mode envelopes get the same shape checks (see :class:`_SocketModeHandler`),
+and ``untag socket`` stops on SIGTERM as gunicorn does: no new work, running
+jobs given time to finish (see :func:`run_socket_mode`).
 """
 
 from __future__ import annotations
@@ -19,23 +23,32 @@ import hmac
 import io
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from bot.jobs import Jobs
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["MAX_BODY", "make_wsgi_app", "run_gunicorn", "run_socket_mode"]
+__all__ = ["MAX_BODY", "STOP_GRACE", "make_wsgi_app", "run_gunicorn", "run_socket_mode"]
 
 log = logging.getLogger("untag.http")
 
@@ -43,6 +56,7 @@ MAX_BODY = 1_000_000  # Slack's payloads are a few KB; anything near this is not
 MAX_DRAIN = 4 * MAX_BODY  # an oversized body up to this is read (and dropped) before the 413
 EVENTS_PATH = "/slack/events"
 SIGNATURE_WINDOW = 300  # seconds a signed request stays valid, as bolt and Slack's docs say
+STOP_GRACE = 30.0  # seconds running jobs get after SIGTERM: gunicorn's graceful_timeout in serve
 
 
 def make_wsgi_app(app: App) -> WSGIApplication:
@@ -307,8 +321,75 @@ def run_gunicorn(
     _Server().run()
 
 
-def run_socket_mode(app: App, app_token: str) -> None:
-    """Serve over Socket Mode: no public URL needed; the xapp- token is the credential."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+class _SocketModeHandler(SocketModeHandler):
+    """bolt's Socket Mode adapter, with the checks ``_route`` gives HTTP requests.
 
-    SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
+    bolt's adapter hands every envelope's payload to ``app.dispatch`` unchecked, and
+    acknowledges only what a listener acknowledged.  So a malformed payload made bolt
+    raise (a traceback in the log) and was never acknowledged, nor was an envelope no
+    listener handles: Slack redelivers an unacknowledged event, for nothing, since no
+    retry can make either work.  Here a malformed payload is acknowledged without reaching
+    bolt (HTTP's 400), and one bolt does not handle (its 404) is acknowledged bare.  A
+    500 stays unacknowledged, as Slack then tells the user something failed.
+    """
+
+    def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+        started = time.time()
+        problem = _envelope_problem(req.payload)
+        if problem is not None:
+            log.info("envelope refused: %s", problem)  # never the payload: it may hold a URL
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        response = run_bolt_app(self.app, req)
+        if response.status == 404:
+            response = BoltResponse(status=200, body="")
+        send_response(client, req, response, started)
+
+
+def _envelope_problem(payload: object) -> str | None:
+    """Why bolt must not see this payload (what ``_route`` refuses with a 400), or None."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates: no text
+    except (ValueError, RecursionError):
+        return "not UTF-8 text"
+    return _shape_problem(payload, depth=0)
+
+
+def run_socket_mode(
+    app: App,
+    app_token: str,
+    *,
+    jobs: Jobs | None = None,
+    connected: Callable[[bool], None] | None = None,
+    grace: float = STOP_GRACE,
+) -> bool:
+    """Serve over Socket Mode until SIGTERM or Ctrl+C: no public URL needed; the xapp-
+    token is the credential.  ``connected`` is told whether the first connection opened
+    (if not, the client retries every ping interval).
+
+    Stopping closes the connection first, so that Slack sends new envelopes to the app's
+    other connections, then gives ``jobs`` up to ``grace`` seconds to finish and report.
+    Returns False when some are still running: the caller should exit without waiting
+    for them (they are recovered as interrupted at the next start).  Raises
+    ``SlackApiError`` when Slack refuses the token.
+    """
+    handler = _SocketModeHandler(app, app_token)
+    # SIGTERM (systemd, docker stop, kubectl) behaves like Ctrl+C: without this the
+    # process died on the spot, mid-removal, and nothing reported the job until a restart.
+    in_main = threading.current_thread() is threading.main_thread()  # signals: main only
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if in_main else None
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+        if connected is not None:
+            connected(handler.client.is_connected())
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        log.info("stopping: closing the Socket Mode connection")
+    finally:
+        if in_main:  # from here a second SIGTERM acts as before: it cuts the drain short
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        handler.close()  # type: ignore[no-untyped-call]
+    if jobs is None or jobs.wait_idle(grace):
+        return True
+    log.warning("jobs still running after %.0f s; they will show as interrupted", grace)
+    return False

@@ -13,17 +13,27 @@ Usage::
         fake.submit_view(app_url, view_id, {"confirm": {"ok": {"type": "checkboxes", ...}}})
         assert fake.violations == []
 
+Socket Mode: ``FakeSlack(app_token="xapp-…")`` also serves a WebSocket endpoint
+(``sandbox.slack_socket``); ``apps.connections.open`` hands out its URL, and passing
+``SOCKET_MODE`` where an app URL goes sends commands and interactions as envelopes over the app's
+connection instead of HTTP::
+
+    fake.socket_mode.wait_connected()                          # the app has connected
+    reply = fake.slash_command(SOCKET_MODE, "zoho Leads 1 Prime")   # acked: reply.status 200
+    fake.socket_mode.send_envelope("events_api", {...})        # anything else, raw
+
 Served on one loopback port (standard library only):
 
 * ``POST /api/<method>``: auth.test, views.open/push/update/publish, chat.postMessage,
   chat.postEphemeral, chat.update, chat.delete, conversations.open, users.info,
-  usergroups.users.list; anything else is ``unknown_method``. ``Authorization: Bearer <bot token>``
-  is required. Slack's rules are enforced: single-use 3-second trigger_ids, view ``hash``,
-  modal title/submit/close ≤ 24 characters, ≤ 100 blocks per view and ≤ 50 per message,
-  private_metadata ≤ 3000, callback_id ≤ 255, section text ≤ 3000, button value ≤ 2000, and more
-  (``sandbox.slack_limits``). Refusals are ``invalid_arguments`` for views and
-  ``invalid_blocks`` / ``msg_too_long`` for messages (as slack.com answers), and each one is
-  added to ``violations``.
+  usergroups.users.list, and apps.connections.open when Socket Mode is on; anything else is
+  ``unknown_method``. ``Authorization: Bearer <bot token>`` is required (the app token for
+  apps.connections.open; the wrong one is ``not_allowed_token_type``). Slack's rules are
+  enforced: single-use 3-second trigger_ids, view ``hash``, modal title/submit/close ≤ 24
+  characters, ≤ 100 blocks per view and ≤ 50 per message, private_metadata ≤ 3000, callback_id
+  ≤ 255, section text ≤ 3000, button value ≤ 2000, and more (``sandbox.slack_limits``).
+  Refusals are ``invalid_arguments`` for views and ``invalid_blocks`` / ``msg_too_long`` for
+  messages (as slack.com answers), and each one is added to ``violations``.
 * ``POST /response/<id>``: response_urls, 5 uses within 30 minutes. A 6th use answers
   **404 ``used_url``** and a late one 404 ``expired_url`` (plain text, like Slack's webhooks);
   both are violations. ``replace_original`` edits the message the URL came from (a clicked
@@ -44,7 +54,7 @@ from types import TracebackType
 from typing import Any
 
 from sandbox.core import Clock
-from sandbox.slack_client import SlackClientSide
+from sandbox.slack_client import SOCKET_MODE, SlackClientSide
 from sandbox.slack_http import SlackServer
 from sandbox.slack_models import (
     MessageVersion,
@@ -54,15 +64,19 @@ from sandbox.slack_models import (
     Violation,
     sign_request,
 )
+from sandbox.slack_socket import SocketAck, SocketModeServer
 from sandbox.slack_state import Fault, Identity, SlackState
 from sandbox.slack_web import WebApi
 
 __all__ = [
+    "SOCKET_MODE",
     "FakeSlack",
     "MessageVersion",
     "PostedMessage",
     "SlackCall",
     "SlackReply",
+    "SocketAck",
+    "SocketModeServer",
     "Violation",
     "sign_request",
 ]
@@ -94,6 +108,7 @@ class FakeSlack:
         bot_id: str = "B0UNTAG",
         bot_user_id: str = "U0UNTAGBOT",
         client_timeout: float = 10.0,
+        app_token: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -106,18 +121,23 @@ class FakeSlack:
             bot_user_id=bot_user_id,
             bot_token=bot_token,
             verification_token="fake-verification-token",
+            app_token=app_token,
         )
         self._state = SlackState(identity, clock or Clock(), seed)
-        self._api = WebApi(self._state)
+        # Socket Mode only with an app token, as in Slack: other tests get no extra port.
+        self._socket = SocketModeServer(host, app_id=app_id) if app_token else None
+        self._api = WebApi(self._state, self._socket.new_url if self._socket else None)
         self._client = SlackClientSide(
-            self._state, self._api, signing_secret, lambda: self.url, client_timeout
+            self._state, self._api, signing_secret, lambda: self.url, client_timeout, self._socket
         )
         self._server: SlackServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> FakeSlack:
-        """Bind and serve in a daemon thread. Returns ``self``."""
+        """Bind and serve in a daemon thread (and the Socket Mode endpoint). Returns ``self``."""
+        if self._socket is not None:
+            self._socket.start()
         if self._server is None:
             server = SlackServer((self.host, self.port), self._api)
             self._server = server
@@ -131,6 +151,8 @@ class FakeSlack:
 
     def stop(self) -> None:
         """Stop serving and close every connection."""
+        if self._socket is not None:
+            self._socket.stop()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -162,6 +184,13 @@ class FakeSlack:
     def api_url(self) -> str:
         """The Web API base URL (``SLACK_API_URL``; methods are POSTed to ``api_url + method``)."""
         return f"{self.url}/api/"
+
+    @property
+    def socket_mode(self) -> SocketModeServer:
+        """The Socket Mode endpoint (connections, envelopes, acks); needs an ``app_token``."""
+        if self._socket is None:
+            raise RuntimeError("Socket Mode is off: give FakeSlack an app_token")
+        return self._socket
 
     @property
     def identity(self) -> Identity:

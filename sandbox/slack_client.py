@@ -5,6 +5,10 @@ slash commands are form fields, interactivity is one form field ``payload=<json>
 ``application/x-www-form-urlencoded`` and signed over the exact bytes sent. What the app
 acknowledges is applied as Slack would (``response_action`` on a view submission), and an answer
 slower than 3 seconds is recorded as a violation, since Slack would have shown the user an error.
+
+Given ``SOCKET_MODE`` instead of an app URL, the same payloads travel as Socket Mode envelopes
+(``slash_commands``, ``interactive``) over the app's WebSocket connection, unsigned (the
+connection is the credential), and the ack's ``payload`` stands for the HTTP answer's body.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ from urllib.parse import urlencode
 
 from sandbox.slack_limits import view_problems
 from sandbox.slack_models import PostedMessage, SlackReply, sign_request
+from sandbox.slack_socket import SocketModeServer
 from sandbox.slack_state import ApiError, SlackState
 from sandbox.slack_web import WebApi
 
-__all__ = ["ACK_DEADLINE", "SlackClientSide", "escape_text"]
+__all__ = ["ACK_DEADLINE", "SOCKET_MODE", "SlackClientSide", "escape_text"]
 
-ACK_DEADLINE = 3.0  # seconds Slack waits for the app's HTTP answer
+ACK_DEADLINE = 3.0  # seconds Slack waits for the app's HTTP answer (or Socket Mode ack)
+# Passed where an app URL goes: deliver over the Socket Mode connection instead of HTTP.
+SOCKET_MODE = "socket-mode:"
+# Interactions whose Socket Mode ack may carry a response (response_action, options).
+_RESPONDING_INTERACTIONS = ("view_submission", "block_suggestion")
 _HEADERS = {
     "Content-Type": "application/x-www-form-urlencoded",
     "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
@@ -49,12 +58,14 @@ class SlackClientSide:
         signing_secret: str,
         base_url: Callable[[], str],
         timeout: float,
+        socket: SocketModeServer | None = None,
     ) -> None:
         self.state = state
         self.api = api
         self.signing_secret = signing_secret
         self.base_url = base_url
         self.timeout = timeout
+        self.socket = socket
 
     # -- pieces of payloads ----------------------------------------------------------------------
 
@@ -128,7 +139,7 @@ class SlackClientSide:
             "trigger_id": trigger_id,
         }
         body = urlencode(fields).encode("ascii")
-        return self._deliver(f"slash_command {command}", app_url, body, fields)
+        return self._deliver(f"slash_command {command}", app_url, body, fields, "slash_commands")
 
     def message_shortcut(
         self,
@@ -270,12 +281,18 @@ class SlackClientSide:
         """Send an interaction as ``payload=<json>``."""
         encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         body = urlencode({"payload": encoded}).encode("ascii")
-        return self._deliver(kind, app_url, body, payload)
+        return self._deliver(kind, app_url, body, payload, "interactive")
 
-    def _deliver(self, kind: str, app_url: str, body: bytes, sent: dict[str, Any]) -> SlackReply:
-        """Sign and send; record a violation when the answer took longer than Slack waits."""
-        headers = {**_HEADERS, **sign_request(self.signing_secret, body)}
-        reply = self.send(app_url, body, headers)
+    def _deliver(
+        self, kind: str, app_url: str, body: bytes, sent: dict[str, Any], envelope: str
+    ) -> SlackReply:
+        """Sign and send (or push as an ``envelope`` over Socket Mode); record a violation when
+        the answer took longer than Slack waits."""
+        if app_url == SOCKET_MODE:
+            reply = self._over_socket(kind, envelope, sent)
+        else:
+            headers = {**_HEADERS, **sign_request(self.signing_secret, body)}
+            reply = self.send(app_url, body, headers)
         if reply.elapsed > ACK_DEADLINE:
             self.state.violate(
                 kind, [f"answered after {reply.elapsed:.2f} s; Slack gives up after 3 s"]
@@ -289,6 +306,23 @@ class SlackClientSide:
             response_url=sent.get("response_url"),
             sent=sent,
         )
+
+    def _over_socket(self, kind: str, envelope: str, sent: dict[str, Any]) -> SlackReply:
+        """Push ``sent`` as a Socket Mode envelope; the ack reads as an HTTP 200 with its payload.
+
+        No ack within the client timeout raises, as a hung HTTP answer does.
+        """
+        if self.socket is None:
+            raise RuntimeError("Socket Mode is off: give FakeSlack an app_token")
+        responding = envelope == "slash_commands" or sent.get("type") in _RESPONDING_INTERACTIONS
+        ack = self.socket.send_envelope(
+            envelope, sent, accepts_response_payload=responding, timeout=self.timeout
+        )
+        if ack is None:
+            self.state.violate(kind, [f"envelope not acknowledged within {self.timeout} s"])
+            raise AssertionError(f"{kind}: the app never acknowledged the envelope")
+        body = "" if ack.payload is None else json.dumps(ack.payload)
+        return SlackReply(200, {}, body, ack.elapsed)
 
     def send(self, app_url: str, body: bytes, headers: dict[str, str]) -> SlackReply:
         """POST ``body`` as is and wait for the whole answer (up to the client timeout)."""

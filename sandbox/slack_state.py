@@ -76,6 +76,7 @@ class Identity:
     bot_user_id: str
     bot_token: str
     verification_token: str
+    app_token: str | None = None  # the xapp- token of Socket Mode; None: Socket Mode is off
 
 
 @dataclass

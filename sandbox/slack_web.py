@@ -1,7 +1,9 @@
 """The fake Slack Web API (``POST /api/<method>``) and response_url endpoint (``/response/<id>``).
 
 Answers the way slack.com does: HTTP 200 with ``{"ok": ...}`` JSON for every outcome except
-injected faults (429 with ``Retry-After``, or a plain 5xx).
+injected faults (429 with ``Retry-After``, or a plain 5xx).  Every method takes the bot token
+except ``apps.connections.open``, which takes the app-level (``xapp-``) token and nothing else;
+the wrong kind of token is ``not_allowed_token_type``, as on slack.com.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ _VIEW_DEFAULTS: dict[str, Any] = {
 }
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# Methods that take the app-level token instead of the bot token (Slack's method docs).
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 def parse_params(query: str, body: bytes, content_type: str) -> dict[str, Any]:
@@ -74,9 +78,12 @@ def _maybe_json(value: Any) -> Any:
 class WebApi:
     """Serves Web API methods and response_url posts against a ``SlackState``."""
 
-    def __init__(self, state: SlackState) -> None:
+    def __init__(self, state: SlackState, open_connection: Callable[[], str] | None = None) -> None:
+        """``open_connection`` issues a Socket Mode URL (None: no Socket Mode endpoint)."""
         self.state = state
+        self._open_connection = open_connection
         self._methods: dict[str, Handler] = {
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "views.open": self._views_open,
             "views.push": self._views_push,
@@ -131,7 +138,7 @@ class WebApi:
     ) -> dict[str, Any]:
         """Authenticate, then run the method; every refusal becomes an ``ok: false`` body."""
         try:
-            self._authenticate(headers)
+            self._authenticate(method, headers)
             handler = self._methods.get(method)
             if handler is None:
                 raise ApiError("unknown_method")
@@ -141,15 +148,20 @@ class WebApi:
         except ApiError as err:
             return err.payload()
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
-        """``Authorization: Bearer <bot token>`` is required (token fields are not accepted)."""
+    def _authenticate(self, method: str, headers: Mapping[str, str]) -> None:
+        """``Authorization: Bearer <token>`` is required (token fields are not accepted): the
+        app-level token for ``apps.connections.open``, the bot token for everything else."""
         auth = headers.get("authorization", "")
         if not auth:
             raise ApiError("not_authed")
-        scheme, _, token = auth.partition(" ")
-        expected = self.state.identity.bot_token
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        scheme, _, sent = auth.partition(" ")
+        ident, token = self.state.identity, sent.strip()
+        tokens = {"bot": ident.bot_token, "app": ident.app_token or ""}
+        kind = next((k for k, v in tokens.items() if v and hmac.compare_digest(token, v)), None)
+        if scheme.lower() != "bearer" or kind is None:
             raise ApiError("invalid_auth")
+        if (kind == "app") != (method in _APP_TOKEN_METHODS):
+            raise ApiError("not_allowed_token_type")
 
     # -- validation helpers ----------------------------------------------------------------------
 
@@ -212,6 +224,11 @@ class WebApi:
         return (text if isinstance(text, str) else ""), blocks
 
     # -- methods ---------------------------------------------------------------------------------
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._open_connection is None:  # pragma: no cover - an app token implies the endpoint
+            raise ApiError("internal_error")
+        return {"ok": True, "url": self._open_connection()}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         ident = self.state.identity
