@@ -422,14 +422,32 @@ class AuditLog:
         a detail JSON cannot hold, :class:`~storage.errors.DatabaseBusy` when
         the write lock stays taken: in each case nothing was written.
         """
-        event_kind = EventKind(kind)
-        if event_kind is EventKind.CHECKPOINT:
-            raise ValueError("checkpoint events are written by prune() only")
-        if not actor:
-            raise ValueError("an event needs an actor")
+        event_kind = _appendable(kind, actor)
         detail_text = canonical_json(dict(detail or {}))
         with immediate(self._db) as db:
             return self._append(db, event_kind, actor, team, op_id, detail_text)
+
+    def append_many(
+        self,
+        kind: str,
+        *,
+        actor: str,
+        team: str | None = None,
+        op_id: str | None = None,
+        details: Sequence[Mapping[str, object]],
+    ) -> None:
+        """Add one event per detail, in order, all of one kind, actor and operation.
+
+        What :meth:`append` does for each, with the chain's head read once and
+        the rows inserted together: a 500-record batch's outcomes cost one
+        append's reads instead of 500.  Atomic: all are written or none.
+        """
+        event_kind = _appendable(kind, actor)
+        texts = [canonical_json(dict(detail)) for detail in details]
+        if not texts:
+            return
+        with immediate(self._db) as db:
+            self._append_rows(db, event_kind, actor, team, op_id, texts)
 
     def _append(
         self,
@@ -440,18 +458,8 @@ class AuditLog:
         op_id: str | None,
         detail: str,
     ) -> Event:
-        # Caller holds the write lock.  The next seq is one past the highest ever
-        # used (sqlite_sequence survives deleting the newest rows), so removing
-        # the tail and appending leaves a visible gap rather than a seamless chain.
-        last = db.query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        seq = max(_high_water(db), integer(last[0], "seq") if last else 0) + 1
-        prev_hash = text(last[0], "hash") if last else GENESIS_HASH
-        at = dump_time(self._clock())  # read under the lock: `at` follows seq
-        digest = self._hash(seq, at, actor, team, kind.value, op_id, detail, prev_hash)
-        db.execute(
-            f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, actor, team, kind.value, op_id, detail, prev_hash, digest),
-        )
+        [row] = self._append_rows(db, kind, actor, team, op_id, [detail])
+        seq, at, prev_hash, digest = row
         return Event(
             seq=seq,
             at=load_time(at),
@@ -463,6 +471,34 @@ class AuditLog:
             prev_hash=prev_hash,
             hash=digest,
         )
+
+    def _append_rows(
+        self,
+        db: Database,
+        kind: EventKind,
+        actor: str,
+        team: str | None,
+        op_id: str | None,
+        details: Sequence[str],
+    ) -> list[tuple[int, str, str, str]]:
+        """Chain and insert one row per detail; ``(seq, at, prev_hash, hash)`` of each."""
+        # Caller holds the write lock.  The next seq is one past the highest ever
+        # used (sqlite_sequence survives deleting the newest rows), so removing
+        # the tail and appending leaves a visible gap rather than a seamless chain.
+        last = db.query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        seq = max(_high_water(db), integer(last[0], "seq") if last else 0)
+        prev_hash = text(last[0], "hash") if last else GENESIS_HASH
+        at = dump_time(self._clock())  # read under the lock: `at` follows seq
+        chained: list[tuple[int, str, str, str]] = []
+        rows: list[tuple[object, ...]] = []
+        for detail in details:
+            seq += 1
+            digest = self._hash(seq, at, actor, team, kind.value, op_id, detail, prev_hash)
+            chained.append((seq, at, prev_hash, digest))
+            rows.append((seq, at, actor, team, kind.value, op_id, detail, prev_hash, digest))
+            prev_hash = digest
+        db.execute_many(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return chained
 
     def head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the newest event: worth recording outside the database."""
@@ -557,6 +593,16 @@ class AuditLog:
         where, params = _event_where(filters or AuditFilter())
         rows = self._db.query(f"SELECT COUNT(*) AS n FROM events {where}", params)
         return integer(rows[0], "n")
+
+
+def _appendable(kind: str, actor: str) -> EventKind:
+    """The kind of an event a caller may append, or ``ValueError``."""
+    event_kind = EventKind(kind)
+    if event_kind is EventKind.CHECKPOINT:
+        raise ValueError("checkpoint events are written by prune() only")
+    if not actor:
+        raise ValueError("an event needs an actor")
+    return event_kind
 
 
 def _high_water(db: Database) -> int:

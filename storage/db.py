@@ -57,6 +57,11 @@ class Database:
             cursor: sqlite3.Cursor = self.utils.execute(sql, params)
             return cursor.rowcount
 
+    def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """Run one statement once per parameter set and return how many rows it changed."""
+        with self.lock:
+            return self.conn.executemany(sql, rows).rowcount
+
     def query(self, sql: str, params: Params = ()) -> list[dict[str, object]]:
         """Run one statement that returns rows; fetch them all before letting go of the lock."""
         with self.lock:

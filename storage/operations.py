@@ -139,6 +139,15 @@ _OP_COLUMNS = (
     " created_at, updated_at, error, owner"
 )
 _RESULT_COLUMNS = "op_id, target, outcome, removed, remaining, code, message, recorded_at"
+# ON CONFLICT DO UPDATE rewrites the row in place, so it keeps its rowid (its position).
+# Written out rather than sqlite-utils' upsert_all, which reads the table's schema on
+# every call: a one-record batch (Fernand, Alta) paid that once per record.
+_UPSERT_RESULT = (
+    f"INSERT INTO results ({_RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (op_id, target) DO UPDATE SET outcome = excluded.outcome,"
+    " removed = excluded.removed, remaining = excluded.remaining, code = excluded.code,"
+    " message = excluded.message, recorded_at = excluded.recorded_at"
+)
 # An undo child in one of these states means its parent is (being) undone.
 _UNDO_TAKEN = (OpStatus.SUCCEEDED, OpStatus.PARTIALLY_FAILED, OpStatus.RUNNING)
 
@@ -244,23 +253,22 @@ class OperationStore:
         """
         recorded_at = dump_time(self._now())
         rows = [
-            {
-                "op_id": op_id,
-                "target": result.target,
-                "outcome": result.outcome,
-                "removed": dump_strings(result.removed),
-                "remaining": None if result.remaining is None else dump_strings(result.remaining),
-                "code": result.code,
-                "message": result.message,
-                "recorded_at": recorded_at,
-            }
+            (
+                op_id,
+                result.target,
+                result.outcome,
+                dump_strings(result.removed),
+                None if result.remaining is None else dump_strings(result.remaining),
+                result.code,
+                result.message,
+                recorded_at,
+            )
             for result in results
         ]
         with immediate(self._db) as db:
             _require(db, op_id)
             if rows:
-                # sqlite-utils upserts with ON CONFLICT DO UPDATE, which keeps the rowid.
-                db.utils["results"].upsert_all(rows, pk=("op_id", "target"))
+                db.execute_many(_UPSERT_RESULT, rows)
 
     def results(self, op_id: str) -> list[ResultRecord]:
         """The results of ``op_id`` in the order their targets were first recorded."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,7 +14,7 @@ from commands.errors import AuthorizationDenied, OperationConflict, ProviderUnav
 from commands.executor import Untag
 from commands.providers.base import preview_from_current, read_each
 from commands.results import Outcome, Preview, Progress, RecordPreview, RecordResult
-from storage import OperationStore, OpStatus, PlanStore, open_database
+from storage import AuditLog, EventKind, OperationStore, OpStatus, PlanStore, open_database
 
 TAGS = {"1001": ["Prime", "VIP"], "1002": ["VIP"], "1003": ["Prime"]}
 
@@ -371,3 +371,150 @@ def test_a_preview_where_only_unreadable_records_need_work_is_not_nothing_to_do(
     )
     assert not preview.nothing_to_do
     assert Preview(action=action("1002"), records=preview.records[:1]).nothing_to_do
+
+
+def remove_in_batches_of(size: int, amend: str | None = None) -> object:
+    """A provider ``remove`` that reports through BatchRunner, as the real ones do.
+
+    ``amend`` names a target whose result the provider changes after its batch
+    was recorded, as Fernand does when a record fails after losing some tags.
+    """
+    from commands.providers.base import BatchRunner, chunked
+
+    def remove(act: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        runner = BatchRunner(len(act.targets), progress)
+        results: list[RecordResult] = []
+        for batch in chunked(act.targets, size):
+            results += runner.run(
+                batch,
+                lambda b=batch: [  # type: ignore[misc]
+                    RecordResult(target=t, outcome=Outcome.REMOVED, removed=("Prime",)) for t in b
+                ],
+            )
+        return [
+            r.model_copy(update={"message": "amended"}) if r.target == amend else r for r in results
+        ]
+
+    return remove
+
+
+def count_result_writes(untag: Untag) -> Callable[[], int]:
+    """Rows inserted into or updated in ``results`` from now on, counted by SQLite itself."""
+    conn = untag.operations._db.conn
+    conn.execute("CREATE TEMP TABLE result_writes (n INTEGER)")
+    for event in ("INSERT", "UPDATE"):
+        conn.execute(
+            f"CREATE TEMP TRIGGER count_{event.lower()} AFTER {event} ON main.results"
+            " BEGIN INSERT INTO result_writes VALUES (1); END"
+        )
+    return lambda: int(conn.execute("SELECT COUNT(*) FROM result_writes").fetchone()[0])
+
+
+def test_completion_does_not_rewrite_results_its_batches_recorded(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    provider.remove = remove_in_batches_of(2)  # type: ignore[method-assign]
+    targets = [str(i) for i in range(2000, 2006)]
+    provider.records.update({t: ["Prime"] for t in targets})
+    writes = count_result_writes(untag)
+    report = untag.execute("U1", untag.plan("U1", action(*targets)))
+    assert report.operation.status == OpStatus.SUCCEEDED
+    assert writes() == 6  # once each, by its batch; completion used to write all six again
+    stored = untag.operations.results(report.operation.id)
+    assert [(r.target, r.outcome) for r in stored] == [(t, "removed") for t in targets]
+
+
+def test_completion_records_what_no_batch_did_and_what_changed_after(
+    provider: FakeZoho, tmp_path: Path
+) -> None:
+    db = open_database(tmp_path / "untag.db")
+    audit = AuditLog(db, b"k" * 32)
+    untag = Untag({ProviderName.ZOHO: provider}, OperationStore(db), PlanStore(db), audit=audit)
+    provider.remove = remove_in_batches_of(2, amend="2001")  # type: ignore[method-assign]
+    targets = [str(i) for i in range(2000, 2004)]
+    provider.records.update({t: ["Prime"] for t in targets})
+    writes = count_result_writes(untag)
+    plan = untag.plan("U1", action(*targets))
+    report = untag.run(untag.confirm("U1", plan.operation.id))
+    assert writes() == 5  # four by their batches, then the one amended after its batch
+    stored = {r.target: r for r in untag.operations.results(report.operation.id)}
+    assert stored["2001"].message == "amended" and stored["2000"].message is None
+    records = audit.query(limit=None)
+    assert sum(1 for e in records if e.kind == EventKind.RECORD) == 4  # one per record
+    assert audit.verify().ok
+
+    # A dry run reaches no batch: completion records every result, once.
+    untag.dry_run = True
+    provider.records.update({t: ["Prime"] for t in targets})
+    writes_before = writes()
+    untag.execute("U1", untag.plan("U1", action(*targets)))
+    assert writes() - writes_before == 4
+
+
+def test_each_one_record_batch_is_committed_before_the_next_provider_call(
+    untag: Untag, provider: FakeZoho, tmp_path: Path
+) -> None:
+    """What a SIGKILL relies on: another connection sees a record's result before the next call.
+
+    Fernand and Alta change one record per call; their results must not wait in
+    memory or in an open transaction for later records.
+    """
+    from commands.providers.base import BatchRunner
+
+    targets = [str(i) for i in range(2000, 2005)]
+    provider.records.update({t: ["Prime"] for t in targets})
+    seen: list[list[str]] = []
+    observer = open_database(tmp_path / "untag.db")
+
+    def one_by_one(act: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
+        runner = BatchRunner(len(act.targets), progress)
+        results: list[RecordResult] = []
+        for target in act.targets:
+            rows = observer.query("SELECT target FROM results ORDER BY rowid")
+            seen.append([str(r["target"]) for r in rows])
+            results += runner.run(
+                [target],
+                lambda t=target: [  # type: ignore[misc]
+                    RecordResult(target=t, outcome=Outcome.REMOVED, removed=("Prime",))
+                ],
+            )
+        return results
+
+    provider.remove = one_by_one  # type: ignore[method-assign]
+    untag.execute("U1", untag.plan("U1", action(*targets)))
+    assert seen == [targets[:n] for n in range(len(targets))]
+
+
+def test_an_undo_records_each_batch_with_the_tags_it_put_back(
+    untag: Untag, provider: FakeZoho
+) -> None:
+    """So a crash mid-undo keeps what was restored, and completion rewrites nothing."""
+    from commands.providers.base import BatchRunner, chunked
+
+    provider.remove = remove_in_batches_of(2)  # type: ignore[method-assign]
+    targets = [str(i) for i in range(2000, 2004)]
+    provider.records.update({t: ["Prime"] for t in targets})
+    untag.execute("U1", untag.plan("U1", action(*targets)))
+
+    def undo_in_batches(
+        act: Action, removed: Sequence[RecordResult], progress: Progress
+    ) -> list[RecordResult]:
+        runner = BatchRunner(len(removed), progress)
+        results: list[RecordResult] = []
+        for batch in chunked([r.target for r in removed], 2):
+            # Like Zoho's add_tags: the provider says "restored", not which tags.
+            results += runner.run(
+                batch,
+                lambda b=batch: [RecordResult(target=t, outcome=Outcome.RESTORED) for t in b],  # type: ignore[misc]
+            )
+        return results
+
+    provider.undo = undo_in_batches  # type: ignore[method-assign]
+    writes = count_result_writes(untag)
+    report = untag.undo("U1")
+    assert report.operation.status == OpStatus.SUCCEEDED
+    assert writes() == 4
+    stored = untag.operations.results(report.operation.id)
+    assert [(r.target, r.outcome, r.removed) for r in stored] == [
+        (t, "restored", ("Prime",)) for t in targets
+    ]

@@ -172,6 +172,47 @@ def test_append_joins_an_outer_transaction(db: Database, log: AuditLog) -> None:
     assert log.verify().ok
 
 
+def test_append_many_writes_what_one_append_each_would(db_path: Path, tmp_path: Path) -> None:
+    details = [{"target": str(i), "outcome": "removed", "removed": ["Prime"]} for i in range(5)]
+    one_by_one = tmp_path / "one_by_one.db"
+    with open_database(db_path) as db, open_database(one_by_one) as other:
+        # A clock that never moves: append_many stamps a batch once, so equal times
+        # make the two logs comparable row for row.
+        fixed = TickingClock(step=timedelta(0))
+        many, single = AuditLog(db, KEY, clock=fixed), AuditLog(other, KEY, clock=fixed)
+        many.append("requested", actor="U1", op_id="op")
+        single.append("requested", actor="U1", op_id="op")
+        many.append_many("record", actor="U1", team="T1", op_id="op", details=details)
+        for detail in details:
+            single.append("record", actor="U1", team="T1", op_id="op", detail=detail)
+        assert many.query(limit=None) == single.query(limit=None)
+        assert many.head() == single.head() and many.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("kind", "actor", "details", "error"),
+    [
+        ("checkpoint", "U1", [{}], ValueError),
+        ("record", "", [{}], ValueError),
+        ("record", "U1", [{"target": "1"}, {"n": float("nan")}], ValueError),
+    ],
+)
+def test_append_many_is_all_or_nothing(
+    log: AuditLog, kind: str, actor: str, details: list[dict[str, object]], error: type
+) -> None:
+    with pytest.raises(error):
+        log.append_many(kind, actor=actor, details=details)
+    log.append_many("record", actor="U1", details=[])
+    assert log.count() == 0
+
+
+def test_append_many_joins_an_outer_transaction(db: Database, log: AuditLog) -> None:
+    with pytest.raises(RuntimeError), immediate(db):
+        log.append_many("record", actor="U1", details=[{"target": "1"}, {"target": "2"}])
+        raise RuntimeError("recording the results failed")
+    assert log.count() == 0
+
+
 def test_append_waits_for_the_lock_then_reports_busy(db_path: Path) -> None:
     with open_database(db_path, timeout=0.2) as a, open_database(db_path, timeout=0.2) as b:
         log_b = AuditLog(b, KEY)
