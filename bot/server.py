@@ -20,7 +20,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -31,6 +31,8 @@ from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
+
+from bot.serving import run_gunicorn  # here too, for callers that serve an app of their own
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -271,35 +273,6 @@ def _reply(
 ) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
-
-
-def run_gunicorn(
-    factory: Callable[[], WSGIApplication], *, host: str, port: int, workers: int, threads: int
-) -> None:
-    """Serve the app built by ``factory`` in each worker (never across a fork: SQLite)."""
-    from gunicorn.app.base import BaseApplication
-
-    class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-        def load_config(self) -> None:
-            options = {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "worker_class": "gthread",
-                "threads": threads,
-                "timeout": 60,
-                "graceful_timeout": 30,
-                "accesslog": None,  # our own line per request, without query strings
-                "errorlog": "-",
-                "loglevel": "warning",
-                "preload_app": False,
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> WSGIApplication:
-            return factory()
-
-    _Server().run()
 
 
 def run_socket_mode(app: App, app_token: str) -> None:
