@@ -3,11 +3,20 @@
 Exit status of ``untag run``: 0 done (every record removed or had nothing to
 remove), 1 not done (refused, not confirmed, or some records failed), 2 the
 command text or options were not understood, 3 configuration problem.
+
+Imports are lazy: at load time this module imports click and the standard
+library only, and each command imports what it uses (rich, the settings, the
+runtime, httpx, slack).  ``untag --help`` then starts in a fraction of the
+time, and the master process of ``untag serve``, which only supervises, stays
+small: every page it holds is resident in it and again in each forked worker
+(issue #6).  ``tests/bot/test_cli_imports.py`` keeps it that way.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
+import importlib
 import logging
 import os
 import sys
@@ -15,20 +24,26 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from bot.config import Settings, load_settings
 from bot.logs import configure_logging, protect
-from bot.runtime import Runtime, build_runtime
-from commands.errors import ConfigError, ParseError, UntagError
+from commands.errors import ConfigError, ParseError, UntagError  # the standard library only
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+    from rich.console import Console
+
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from bot.serving import ForkedTask
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+GUNICORN_BOOT_ERROR = 3  # a worker exiting so at boot stops gunicorn instead of being replaced
 SANDBOX_DATABASE = "untag-sandbox.db"
 
 log = logging.getLogger(__name__)
@@ -41,12 +56,22 @@ def _default_user() -> str:
         return "local:unknown"
 
 
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
 def _fail(console: Console, message: str, code: int) -> None:
+    from rich.markup import escape
+
     console.print(f"[red]{escape(message)}[/red]", highlight=False)
     sys.exit(code)
 
 
 def _settings(console: Console, **overrides: Any) -> Settings:
+    from bot.config import load_settings
+
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -56,6 +81,8 @@ def _settings(console: Console, **overrides: Any) -> Settings:
 
 @contextmanager
 def _runtime(console: Console, settings: Settings, *, dry_run: bool) -> Iterator[Runtime]:
+    from bot.runtime import build_runtime
+
     try:
         runtime = build_runtime(settings, dry_run=dry_run)
     except UntagError as exc:
@@ -72,7 +99,51 @@ def _runtime(console: Console, settings: Settings, *, dry_run: bool) -> Iterator
         runtime.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose ``lazy`` commands are imported when first used, not at start.
+
+    ``lazy`` maps a command's name to its module (which defines it under that
+    name) and to its one-line help, which ``--help`` lists without importing
+    the module; a test checks that line against the command's own.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module = importlib.import_module(self.lazy[cmd_name][0])
+            self.add_command(getattr(module, cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own asks every command for its help, which would import the lazy ones.
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(name) for name in names), default=0)
+        rows = []
+        for name in names:
+            if name in self.lazy and name not in self.commands:
+                stand_in = click.Command(name, help=self.lazy[name][1])  # shortened as click does
+                rows.append((name, stand_in.get_short_help_str(limit)))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+AUDIT_HELP = "Who removed which tag from which record, when, and did it work?"
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy={"audit": ("bot.audit_cli", AUDIT_HELP)},
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO instead of WARNING.")
 def main(verbose: bool) -> None:
     """untag: remove tags from records in Alta, Fernand, Zoho CRM, Bigin and Constant Contact."""
@@ -86,7 +157,7 @@ def console(user: str | None, dry_run: bool) -> None:
     """Interactive console; starts the sandbox with demo data when no provider is configured."""
     from bot.console import ConsoleSession
 
-    out = Console()
+    out = _console()
     settings = _settings(out)
     sandbox = None
     if not _any_provider(settings):
@@ -125,6 +196,8 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
 
     Also `untag run undo [OP-ID]` and `untag run retry OP-ID` (the failed records only).
     """
+    from rich.markup import escape
+
     from bot.console import confirm_plan, follow_up, is_follow_up
     from bot.terminal import (
         TERMINAL_EXTRAS,
@@ -137,11 +210,11 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
     from commands.actions import HelpRequest
     from commands.parser import parse
 
-    out = Console(stderr=as_json)
+    out = _console(stderr=as_json)
     words = text.split()
     parsed = None if is_follow_up(words) else parse(text)
     if isinstance(parsed, ParseError):
-        print_parse_error(Console(stderr=True), parsed)
+        print_parse_error(_console(stderr=True), parsed)
         sys.exit(EXIT_USAGE)
     settings = _settings(out)
     _protect(settings)
@@ -182,30 +255,56 @@ def run(text: str, yes: bool, dry_run: bool, user: str | None, as_json: bool) ->
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256))
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Slack over HTTP under gunicorn: POST /slack/events and GET /healthz."""
-    from bot.server import make_wsgi_app, run_gunicorn
-    from bot.slack import build_app
+    from bot.serving import ForkedTask, run_gunicorn
 
-    out = Console(stderr=True)
     logging.getLogger().setLevel(logging.INFO)  # one line per request is part of the contract
+    # This process becomes gunicorn's master, which only supervises: the settings are checked
+    # and interrupted work recovered once, in a child, so that none of what that needs stays
+    # resident here (issue #6).  The workers start meanwhile and import the app (as long as
+    # the recovery takes: it imports the same), then wait for it before they open anything.
+    master = os.getpid()
+    recovery = ForkedTask(functools.partial(_prepare_to_serve, f"http://{host}:{port}"))
+    try:
+        app = functools.partial(_serving_app, recovery)
+        run_gunicorn(app, host=host, port=port, workers=workers, threads=threads)
+    except SystemExit as stop:
+        if os.getpid() != master:  # a worker leaving: gunicorn exits workers this way too
+            raise
+        # Gunicorn stops with its own status when a worker finds the recovery failed.
+        sys.exit(recovery.wait() or stop.code)
+
+
+def _prepare_to_serve(url: str) -> None:
+    """The recovery child of ``untag serve``: check the settings (exit 3), recover and tell."""
+    out = _console(stderr=True)
     settings = _settings(out)
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=False)
-
-    # In the master before any worker starts: a bad configuration stops here, with one line.
     _recover_and_tell(out, settings)
+    out.print(f"untag serving Slack on {url}/slack/events")
 
-    def factory() -> Any:
-        # In each worker, after the fork: no SQLite handle crosses it.  Its recovery
-        # touches only dead owners' jobs, so a worker replacing one that was killed
-        # (SIGKILL, gunicorn's timeout) interrupts the dead one's jobs and no others.
-        runtime = build_runtime(settings)
-        if runtime.interrupted:
-            _tell_in_background(settings, runtime.interrupted)
-        app, _ = build_app(runtime)
-        return make_wsgi_app(app)
 
-    out.print(f"untag serving Slack on http://{host}:{port}/slack/events")
-    run_gunicorn(factory, host=host, port=port, workers=workers, threads=threads)
+def _serving_app(recovery: ForkedTask) -> WSGIApplication:
+    """A worker's app: its own settings, runtime and app (no SQLite handle crosses a fork).
+
+    It waits for the recovery first, or it would start work that the recovery
+    then marks interrupted.
+    """
+    from bot.runtime import build_runtime
+    from bot.server import make_wsgi_app
+    from bot.slack import build_app
+
+    if recovery.wait() != 0:
+        sys.exit(GUNICORN_BOOT_ERROR)  # gunicorn stops, and `serve` exits as the recovery did
+    settings = _settings(_console(stderr=True))
+    _protect(settings)
+    # Its own recovery touches only dead owners' jobs: in a worker replacing one that was
+    # killed (SIGKILL, gunicorn's timeout), the dead one's jobs and no others.
+    runtime = build_runtime(settings)
+    if runtime.interrupted:
+        _tell_in_background(settings, runtime.interrupted)
+    app, _ = build_app(runtime)
+    return make_wsgi_app(app)
 
 
 @main.command()
@@ -213,10 +312,10 @@ def socket() -> None:
     """Slack over Socket Mode (no public URL needed; uses SLACK_APP_TOKEN). SIGTERM stops it."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.server import STOP_GRACE, run_socket_mode
     from bot.slack import build_app
+    from bot.socket_mode import STOP_GRACE, run_socket_mode
 
-    out = Console(stderr=True)
+    out = _console(stderr=True)
     logging.getLogger().setLevel(logging.INFO)
     settings = _settings(out)
     _protect(settings)
@@ -341,12 +440,3 @@ def _protect(settings: Settings) -> None:
         if token is not None:
             secrets.append(token.get_secret_value())
     protect(secrets)
-
-
-def _register_audit() -> None:
-    from bot.audit_cli import audit
-
-    main.add_command(audit)
-
-
-_register_audit()

@@ -11,9 +11,7 @@ a second).  Signed bodies that bolt could not read (not UTF-8, not a JSON
 object, or shaped unlike any Slack payload: bolt would crash on them, a 500)
 get a 400.
 
-Socket Mode envelopes get the same shape checks (see :class:`_SocketModeHandler`),
-and ``untag socket`` stops on SIGTERM as gunicorn does: no new work, running
-jobs given time to finish (see :func:`run_socket_mode`).
+Socket Mode envelopes get the same shape checks (:mod:`bot.socket_mode`).
 """
 
 from __future__ import annotations
@@ -23,32 +21,25 @@ import hmac
 import io
 import json
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
-from slack_sdk.socket_mode.client import BaseSocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 
-from bot.jobs import Jobs
+from bot.serving import run_gunicorn  # here too, for callers that serve an app of their own
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["MAX_BODY", "STOP_GRACE", "make_wsgi_app", "run_gunicorn", "run_socket_mode"]
+__all__ = ["MAX_BODY", "make_wsgi_app", "run_gunicorn", "shape_problem"]
 
 log = logging.getLogger("untag.http")
 
@@ -56,7 +47,6 @@ MAX_BODY = 1_000_000  # Slack's payloads are a few KB; anything near this is not
 MAX_DRAIN = 4 * MAX_BODY  # an oversized body up to this is read (and dropped) before the 413
 EVENTS_PATH = "/slack/events"
 SIGNATURE_WINDOW = 300  # seconds a signed request stays valid, as bolt and Slack's docs say
-STOP_GRACE = 30.0  # seconds running jobs get after SIGTERM: gunicorn's graceful_timeout in serve
 
 
 def make_wsgi_app(app: App) -> WSGIApplication:
@@ -139,7 +129,7 @@ def _route(
         )
     try:
         parsed = _parsed(body.decode("utf-8"), _media_type(environ))
-        problem = _shape_problem(parsed, depth=0)
+        problem = shape_problem(parsed, depth=0)
     except (ValueError, RecursionError):  # Unicode errors and JSONDecodeError included
         parsed, problem = None, "not UTF-8 text, or not JSON where JSON is due"
     if problem is not None:
@@ -234,7 +224,7 @@ def _json(text: str) -> Any:
     return value
 
 
-def _shape_problem(node: object, *, depth: int) -> str | None:
+def shape_problem(node: object, *, depth: int) -> str | None:
     if not isinstance(node, Mapping):
         return "not an object"
     if depth > 3:
@@ -272,7 +262,7 @@ def _nested_problem(node: Mapping[str, Any], *, depth: int) -> str | None:
         event = node["event"]
         if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
             return "event is not an event"
-        if (problem := _shape_problem(event, depth=depth + 1)) is not None:
+        if (problem := shape_problem(event, depth=depth + 1)) is not None:
             return f"event.{problem}"
     for key in ("authorizations", "response_urls"):
         if key in node:
@@ -280,7 +270,7 @@ def _nested_problem(node: Mapping[str, Any], *, depth: int) -> str | None:
             if not isinstance(items, list):
                 return f"{key} is not a list"
             for item in items:
-                if (problem := _shape_problem(item, depth=depth + 1)) is not None:
+                if (problem := shape_problem(item, depth=depth + 1)) is not None:
                     return f"{key}[].{problem}"
     return None
 
@@ -290,106 +280,3 @@ def _reply(
 ) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
-
-
-def run_gunicorn(
-    factory: Callable[[], WSGIApplication], *, host: str, port: int, workers: int, threads: int
-) -> None:
-    """Serve the app built by ``factory`` in each worker (never across a fork: SQLite)."""
-    from gunicorn.app.base import BaseApplication
-
-    class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-        def load_config(self) -> None:
-            options = {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "worker_class": "gthread",
-                "threads": threads,
-                "timeout": 60,
-                "graceful_timeout": 30,
-                "accesslog": None,  # our own line per request, without query strings
-                "errorlog": "-",
-                "loglevel": "warning",
-                "preload_app": False,
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> WSGIApplication:
-            return factory()
-
-    _Server().run()
-
-
-class _SocketModeHandler(SocketModeHandler):
-    """bolt's Socket Mode adapter, with the checks ``_route`` gives HTTP requests.
-
-    bolt's adapter hands every envelope's payload to ``app.dispatch`` unchecked, and
-    acknowledges only what a listener acknowledged.  So a malformed payload made bolt
-    raise (a traceback in the log) and was never acknowledged, nor was an envelope no
-    listener handles: Slack redelivers an unacknowledged event, for nothing, since no
-    retry can make either work.  Here a malformed payload is acknowledged without reaching
-    bolt (HTTP's 400), and one bolt does not handle (its 404) is acknowledged bare.  A
-    500 stays unacknowledged, as Slack then tells the user something failed.
-    """
-
-    def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
-        started = time.time()
-        problem = _envelope_problem(req.payload)
-        if problem is not None:
-            log.info("envelope refused: %s", problem)  # never the payload: it may hold a URL
-            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-            return
-        response = run_bolt_app(self.app, req)
-        if response.status == 404:
-            response = BoltResponse(status=200, body="")
-        send_response(client, req, response, started)
-
-
-def _envelope_problem(payload: object) -> str | None:
-    """Why bolt must not see this payload (what ``_route`` refuses with a 400), or None."""
-    try:
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates: no text
-    except (ValueError, RecursionError):
-        return "not UTF-8 text"
-    return _shape_problem(payload, depth=0)
-
-
-def run_socket_mode(
-    app: App,
-    app_token: str,
-    *,
-    jobs: Jobs | None = None,
-    connected: Callable[[bool], None] | None = None,
-    grace: float = STOP_GRACE,
-) -> bool:
-    """Serve over Socket Mode until SIGTERM or Ctrl+C: no public URL needed; the xapp-
-    token is the credential.  ``connected`` is told whether the first connection opened
-    (if not, the client retries every ping interval).
-
-    Stopping closes the connection first, so that Slack sends new envelopes to the app's
-    other connections, then gives ``jobs`` up to ``grace`` seconds to finish and report.
-    Returns False when some are still running: the caller should exit without waiting
-    for them (they are recovered as interrupted at the next start).  Raises
-    ``SlackApiError`` when Slack refuses the token.
-    """
-    handler = _SocketModeHandler(app, app_token)
-    # SIGTERM (systemd, docker stop, kubectl) behaves like Ctrl+C: without this the
-    # process died on the spot, mid-removal, and nothing reported the job until a restart.
-    in_main = threading.current_thread() is threading.main_thread()  # signals: main only
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if in_main else None
-    try:
-        handler.connect()  # type: ignore[no-untyped-call]
-        if connected is not None:
-            connected(handler.client.is_connected())
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        log.info("stopping: closing the Socket Mode connection")
-    finally:
-        if in_main:  # from here a second SIGTERM acts as before: it cuts the drain short
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        handler.close()  # type: ignore[no-untyped-call]
-    if jobs is None or jobs.wait_idle(grace):
-        return True
-    log.warning("jobs still running after %.0f s; they will show as interrupted", grace)
-    return False

@@ -37,7 +37,6 @@ from bot.extract import prefill_from_message
 from bot.groups import slack_groups_of
 from bot.jobs import Jobs, Slot
 from bot.runtime import Runtime
-from bot.terminal import help_text
 from bot.views import (
     ACTION_RETRY,
     ACTION_UNDO,
@@ -74,6 +73,7 @@ from commands.errors import (
     UntagError,
 )
 from commands.executor import Plan, Report
+from commands.grammar import help_text  # not bot.terminal's: that would import rich here
 from commands.parser import parse, replace_tags
 
 __all__ = ["SlackSurface", "build_app"]

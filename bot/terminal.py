@@ -11,10 +11,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from commands.actions import HelpRequest, ProviderName
 from commands.errors import ParseError
 from commands.executor import Plan, Report
-from commands.grammar import GENERAL_USAGE, USAGE
+from commands.grammar import help_text  # here too: the console and `untag run` print it
 from commands.results import Outcome, RecordResult
 from commands.results import Progress as ProgressCallback
 
@@ -43,17 +42,6 @@ _STYLE = {
 
 
 TERMINAL_EXTRAS = "Also: undo [op-id], retry <op-id>, history, help, quit"
-
-
-def help_text(
-    request: HelpRequest, enabled: Sequence[ProviderName], *, extra: str | None = None
-) -> str:
-    """Usage for one provider, or the whole language plus the enabled providers."""
-    if request.provider is not None:
-        return USAGE[request.provider]
-    names = ", ".join(enabled) or "none (set provider credentials; see README)"
-    text = f"{GENERAL_USAGE}\n\nEnabled providers: {names}"
-    return f"{text}\n{extra}" if extra else text
 
 
 def print_parse_error(console: Console, error: ParseError) -> None:

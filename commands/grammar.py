@@ -12,11 +12,11 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from commands.actions import ProviderName
+from commands.actions import HelpRequest, ProviderName
 
 __all__ = [
     "ALTA_ENTITY_TYPES",
@@ -34,6 +34,7 @@ __all__ = [
     "ZOHO_MODULES",
     "RecordLink",
     "canonical_id",
+    "help_text",
     "id_error",
     "is_delete_tags",
     "is_fernand_scope_word",
@@ -253,6 +254,18 @@ HELP_USAGE = "/untag help [provider]"
 
 GENERAL_USAGE = "\n".join([*USAGE.values(), HELP_USAGE])
 """Every form of the language, one per line."""
+
+
+def help_text(
+    request: HelpRequest, enabled: Sequence[ProviderName], *, extra: str | None = None
+) -> str:
+    """Usage for one provider, or the whole language plus the enabled providers."""
+    if request.provider is not None:
+        return USAGE[request.provider]
+    names = ", ".join(enabled) or "none (set provider credentials; see README)"
+    text = f"{GENERAL_USAGE}\n\nEnabled providers: {names}"
+    return f"{text}\n{extra}" if extra else text
+
 
 QUOTES: Mapping[str, str] = {
     '"': '"',
