@@ -198,9 +198,18 @@ class BatchRunner:
         self._fatal: ProviderError | None = None
 
     def run(
-        self, targets: Sequence[str], call: Callable[[], list[RecordResult]]
+        self,
+        targets: Sequence[str],
+        call: Callable[[], list[RecordResult]],
+        *,
+        salvage: Callable[[list[RecordResult]], list[RecordResult]] | None = None,
     ) -> list[RecordResult]:
-        """Run one batch covering ``targets``; report progress; never raise a ProviderError."""
+        """Run one batch covering ``targets``; report progress; never raise a ProviderError.
+
+        ``salvage`` completes the failed results of a batch whose call raised part-way
+        with what it did do before that (the tags already off): they are recorded with
+        the batch, so that an undo after a crash still puts them back.
+        """
         if self._fatal is not None:
             results = failed_results(targets, self._fatal, sent=False)
         else:
@@ -212,6 +221,10 @@ class BatchRunner:
             except ProviderError as exc:
                 log.warning("batch of %d failed: %s", len(targets), exc)
                 results = failed_results(targets, exc)
+            else:
+                salvage = None
+            if salvage is not None:
+                results = salvage(results)
         sink = _batch_sink.get()
         if sink is not None:
             sink(results)

@@ -183,11 +183,15 @@ class FernandProvider:
     ) -> RecordResult:
         taken: list[str] = []
         start = calls.done
-        result = runner.run([target], lambda: [self._untag(target, tags, names, taken, calls)])[0]
-        calls.settle(start, len(tags))
-        if result.outcome is Outcome.FAILED and taken and not result.removed:
+
+        def with_taken(results: list[RecordResult]) -> list[RecordResult]:
             # The call raised after some tags were off: undo must still see them.
-            result = result.model_copy(update={"removed": tuple(taken)})
+            return [r.model_copy(update={"removed": tuple(taken)}) for r in results]
+
+        [result] = runner.run(
+            [target], lambda: [self._untag(target, tags, names, taken, calls)], salvage=with_taken
+        )
+        calls.settle(start, len(tags))
         return result
 
     def _untag(

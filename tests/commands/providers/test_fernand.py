@@ -18,7 +18,7 @@ from commands.config import FernandConfig, ProvidersConfig, RateLimits
 from commands.errors import ProviderStatusError, ProviderUnavailable, RateLimited
 from commands.http import ApiResponse, HttpClient
 from commands.providers import fernand
-from commands.providers.base import Wiring
+from commands.providers.base import Wiring, reporting_batches_to
 from commands.results import Outcome, Preview, RecordPreview, RecordResult
 from sandbox import Sandbox
 
@@ -295,11 +295,15 @@ def test_an_exhausted_retry_mid_conversation_still_reports_the_removed_tags() ->
         httpx.Response(503) for _ in range(3)
     ]
 
-    [result] = provider.remove(act, preview, lambda d, t: None)
+    recorded: list[RecordResult] = []
+    with reporting_batches_to(recorded.extend):
+        [result] = provider.remove(act, preview, lambda d, t: None)
 
     assert result.outcome is Outcome.FAILED
     assert result.code == "ProviderUnavailable"
     assert result.removed == ("VIP Customer",)
+    # Recorded so with its batch, before the job goes on: after a crash, undo still sees it.
+    assert recorded == [result]
 
 
 def test_a_200_that_still_lists_the_tag_is_not_a_removal() -> None:
