@@ -190,7 +190,7 @@ def start_untag(st: Stack, *, workers: int, threads: int, name: str = "untag") -
 
 
 def start_module(st: Stack, module: str, *, workers: int, threads: int) -> Served:
-    """Another app of ``bench`` (the baseline, the floor) served by ``bot.server.run_gunicorn``."""
+    """Another app of ``bench`` (the baseline, the floor) served by ``bot.serving.run_gunicorn``."""
     port = free_port()
     argv = [sys.executable, "-m", module, "--port", str(port)]
     argv += ["--workers", str(workers), "--threads", str(threads)]

@@ -16,7 +16,6 @@ Configuration comes from the environment the sandbox writes (``ZOHO_*``) plus
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +24,8 @@ import httpx
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.server import make_wsgi_app, run_gunicorn
+from bench._serve import serve_from_args
+from bot.server import make_wsgi_app
 
 
 def zoho_token(client: httpx.Client) -> tuple[str, str]:
@@ -76,18 +76,8 @@ def build_app() -> App:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=16)
-    args = parser.parse_args()
-    run_gunicorn(
-        lambda: make_wsgi_app(build_app()),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        threads=args.threads,
+    serve_from_args(
+        lambda: make_wsgi_app(build_app()), __doc__.splitlines()[0] if __doc__ else None
     )
 
 

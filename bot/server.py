@@ -1,4 +1,4 @@
-"""HTTP and Socket Mode entry points: ``untag serve`` (gunicorn) and ``untag socket``.
+"""The HTTP entry point of ``untag serve``: the WSGI app gunicorn runs in each worker.
 
 The WSGI app serves ``POST /slack/events`` through bolt and ``GET /healthz``,
 and logs one line per request (method, path, status, time; never a body or a
@@ -34,12 +34,10 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 
-from bot.serving import run_gunicorn  # here too, for callers that serve an app of their own
-
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["MAX_BODY", "make_wsgi_app", "run_gunicorn", "shape_problem"]
+__all__ = ["MAX_BODY", "make_wsgi_app", "shape_problem"]
 
 log = logging.getLogger("untag.http")
 
