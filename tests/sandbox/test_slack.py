@@ -222,6 +222,39 @@ def test_trigger_expires_after_three_seconds(
     assert api_error(expired) == "expired_trigger_id"
 
 
+def test_invocations_issue_triggers_and_response_urls_for_another_process(
+    fake: FakeSlack, web: WebClient, clock: ManualClock
+) -> None:
+    url = f"{fake.url}/_fake/invocations"
+    answer = httpx.post(url, json={"channel_id": "C0LOAD", "users": ["U0A", "U0B"]})
+    issued = answer.json()["invocations"]
+    assert answer.status_code == 200 and len(issued) == 2
+    opened = web.views_open(trigger_id=issued[0]["trigger_id"], view=modal())
+    assert opened["view"]["id"] in fake.views
+    assert issued[1]["response_url"].startswith(f"{fake.url}/response/")
+    assert WebhookClient(issued[1]["response_url"]).send(text="done").status_code == 200
+    assert fake.messages[-1].user == "U0B" and fake.messages[-1].channel == "C0LOAD"
+    clock.advance(3.1)  # the trigger clock started when the route was called
+    with pytest.raises(SlackApiError) as expired:
+        web.views_open(trigger_id=issued[1]["trigger_id"], view=modal())
+    assert api_error(expired) == "expired_trigger_id"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"{}",
+        b'{"channel_id": "C1", "users": "U0A"}',
+        b'{"channel_id": 1, "users": []}',
+    ],
+)
+def test_invocations_refuse_malformed_bodies(fake: FakeSlack, body: bytes) -> None:
+    answer = httpx.post(f"{fake.url}/_fake/invocations", content=body)
+    assert (answer.status_code, answer.json()) == (400, {"ok": False, "error": "invalid_arguments"})
+    assert fake.calls == [] and fake.errors == []
+
+
 def test_push_stacks_at_most_three_views(fake: FakeSlack, web: WebClient) -> None:
     root = open_modal(fake, web, modal())
     second = web.views_push(trigger_id=fake.issue_trigger_id(view_id=root["id"]), view=modal())
