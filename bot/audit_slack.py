@@ -96,8 +96,8 @@ def register(app: App, surface: SlackSurface) -> None:
     ) -> None:
         on_page(runtime, ack, body, action, _reliable(respond))
 
-    app.action(ACTION_AUDIT_PREVIOUS)(on_audit_page)
-    app.action(ACTION_AUDIT_NEXT)(on_audit_page)
+    app.action(ACTION_AUDIT_PREVIOUS)(surface.listener(on_audit_page))
+    app.action(ACTION_AUDIT_NEXT)(surface.listener(on_audit_page))
 
 
 def is_audit_command(text: str) -> bool:

@@ -69,7 +69,7 @@ def register(app: App, surface: SlackSurface) -> None:
             return
         publish_home(runtime, client, user)
 
-    app.event(HOME_EVENT)(on_app_home_opened)
+    app.event(HOME_EVENT)(surface.listener(on_app_home_opened))
 
 
 def publish_home(runtime: Runtime, client: WebClient, user: str) -> None:

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from bot import audit_slack, home
 from bot.extract import prefill_from_message
 from bot.groups import slack_groups_of
 from bot.jobs import Jobs, Slot
+from bot.listeners import Listener, answer_on_ack, listener_pool
 from bot.runtime import Runtime
 from bot.views import (
     ACTION_RETRY,
@@ -114,12 +116,16 @@ def build_app(
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+    listeners = listener_pool()
     app = App(
         client=client,
         signing_secret=secret.get_secret_value() if secret else None,
         request_verification_enabled=not socket_mode,
         token_verification_enabled=False,
         logger=logging.getLogger("untag.bolt"),
+        # Answered the moment a listener acks, by bot.listeners, not bolt's 10 ms polling.
+        process_before_response=True,
+        listener_executor=listeners,
     )
     # Group membership may be looked up before an ack: a client of its own with a 2 s
     # timeout and no retries, so a slow Slack means "not a member" (logged), not a late ack.
@@ -130,7 +136,7 @@ def build_app(
     )
     permissions = runtime.untag.permissions
     permissions.resolve_groups_with(slack_groups_of(groups_client, permissions.referenced_groups))
-    surface = SlackSurface(runtime, client, jobs or Jobs())
+    surface = SlackSurface(runtime, client, jobs or Jobs(), listeners)
     surface.register(app)
     return app, surface
 
@@ -157,20 +163,27 @@ class _ViewRef:
 class SlackSurface:
     """The listeners, holding what they share: the engine, the Web API client, the job pool."""
 
-    def __init__(self, runtime: Runtime, client: WebClient, jobs: Jobs) -> None:
+    def __init__(
+        self, runtime: Runtime, client: WebClient, jobs: Jobs, listeners: Executor
+    ) -> None:
         self.runtime = runtime
         self.untag = runtime.untag
         self.client = client
         self.jobs = jobs
+        self.listeners = listeners
+
+    def listener(self, function: Listener) -> Listener:
+        """``function`` as bolt should call it: guarded, run on the pool, answered on its ack."""
+        return answer_on_ack(self.listeners, _guarded(function))
 
     def register(self, app: App) -> None:
-        app.command("/untag")(_guarded(self.on_command))
-        app.message_shortcut(SHORTCUT_CALLBACK)(_guarded(self.on_message_shortcut))
-        app.view_submission(CALLBACK_CONFIRM)(_guarded(self.on_confirm))
-        app.view_closed(CALLBACK_CONFIRM)(_guarded(self.on_cancel))
-        app.view_submission(CALLBACK_FORM)(_guarded(self.on_form))
-        app.action(ACTION_UNDO)(_guarded(self.on_undo))
-        app.action(ACTION_RETRY)(_guarded(self.on_retry))
+        app.command("/untag")(self.listener(self.on_command))
+        app.message_shortcut(SHORTCUT_CALLBACK)(self.listener(self.on_message_shortcut))
+        app.view_submission(CALLBACK_CONFIRM)(self.listener(self.on_confirm))
+        app.view_closed(CALLBACK_CONFIRM)(self.listener(self.on_cancel))
+        app.view_submission(CALLBACK_FORM)(self.listener(self.on_form))
+        app.action(ACTION_UNDO)(self.listener(self.on_undo))
+        app.action(ACTION_RETRY)(self.listener(self.on_retry))
         audit_slack.register(app, self)  # /untag audit's page buttons
         home.register(app, self)  # app_home_opened
         app.error(self.on_error)
