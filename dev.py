@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".untag-installed"
-PACKAGES = ["bot", "commands", "storage", "sandbox"]
+PACKAGES = ["bot", "commands", "storage", "sandbox", "bench"]
 
 
 def _requirements_digest() -> str:
