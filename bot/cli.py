@@ -19,12 +19,13 @@ import getpass
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
-GUNICORN_BOOT_ERROR = 3  # a worker exiting so at boot stops gunicorn instead of being replaced
 SANDBOX_DATABASE = "untag-sandbox.db"
 
 log = logging.getLogger(__name__)
@@ -284,6 +284,19 @@ def _prepare_to_serve(url: str) -> None:
     out.print(f"untag serving Slack on {url}/slack/events")
 
 
+def _stop_gunicorn_quietly() -> NoReturn:
+    """Stop the master as SIGTERM does, and leave: the recovery child has said why, in one line.
+
+    A worker exiting with gunicorn's boot-error status would stop it too, but gunicorn then
+    logs three errors of its own after that line ("Worker failed to boot").  SIGTERM reaches
+    the master before this worker's exit does, so it shuts down instead of replacing it; its
+    lines for that are at INFO, below the WARNING it logs at.  ``serve`` exits as the
+    recovery did.
+    """
+    os.kill(os.getppid(), signal.SIGTERM)
+    sys.exit(0)
+
+
 def _serving_app(recovery: ForkedTask) -> WSGIApplication:
     """A worker's app: its own settings, runtime and app (no SQLite handle crosses a fork).
 
@@ -295,7 +308,7 @@ def _serving_app(recovery: ForkedTask) -> WSGIApplication:
     from bot.slack import build_app
 
     if recovery.wait() != 0:
-        sys.exit(GUNICORN_BOOT_ERROR)  # gunicorn stops, and `serve` exits as the recovery did
+        _stop_gunicorn_quietly()
     settings = _settings(_console(stderr=True))
     _protect(settings)
     # Its own recovery touches only dead owners' jobs: in a worker replacing one that was

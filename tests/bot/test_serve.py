@@ -157,6 +157,7 @@ def test_serve_refuses_to_start_without_slack_credentials(tmp_path: Path) -> Non
     )
     assert done.returncode == 3
     assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET missing" in done.stderr
+    assert_only_our_message(done.stderr)
 
 
 def test_serve_refuses_a_malformed_policy_with_one_line(tmp_path: Path) -> None:
@@ -178,3 +179,9 @@ def test_serve_refuses_a_malformed_policy_with_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 3
     assert "UNTAG_POLICY" in done.stderr and "Traceback" not in done.stderr
+    assert_only_our_message(done.stderr)
+
+
+def assert_only_our_message(stderr: str) -> None:
+    """The reason, and nothing from gunicorn after it ("Worker failed to boot" and the like)."""
+    assert "[ERROR]" not in stderr and "Worker" not in stderr and "Shutting down" not in stderr
