@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from bot.logs import configure_logging, protect
+from bot.logs import configure_logging, protect, write_in_background
 from commands.errors import ConfigError, ParseError, UntagError  # the standard library only
 
 if TYPE_CHECKING:
@@ -307,6 +307,7 @@ def _serving_app(recovery: ForkedTask) -> WSGIApplication:
     from bot.server import make_wsgi_app
     from bot.slack import build_app
 
+    write_in_background()  # one line per request, from many threads
     if recovery.wait() != 0:
         _stop_gunicorn_quietly()
     settings = _settings(_console(stderr=True))
@@ -330,6 +331,7 @@ def socket() -> None:
 
     out = _console(stderr=True)
     logging.getLogger().setLevel(logging.INFO)
+    write_in_background()  # one line per request, from many threads
     settings = _settings(out)
     _protect(settings)
     _check_slack_settings(out, settings, socket_mode=True)
