@@ -20,7 +20,6 @@ anything is shown: a query that cannot be audited shows nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import Ack, App, Respond
 
+from bot.jsontext import loads_text
 from bot.runtime import Runtime
 from bot.views import (
     ACTION_AUDIT_NEXT,
@@ -149,7 +149,7 @@ def on_page(
         respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
         return _logged(user, "page refused")
     try:
-        value = json.loads(str(action.get("value") or ""))
+        value = loads_text(str(action.get("value") or ""))
         filters, offset = str(value["filters"]), int(value["offset"])
         if not 0 <= offset <= MAX_OFFSET:
             raise ValueError("offset out of range")

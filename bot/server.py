@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -33,6 +32,8 @@ from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
+
+from bot.jsontext import loads_text
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -209,17 +210,9 @@ def _parsed(text: str, content_type: str | None) -> Any:
     if not text:
         return {}
     if content_type == "application/json" or text.startswith("{"):
-        return _json(text)
+        return loads_text(text)
     fields = dict(parse_qsl(text, keep_blank_values=True))
-    return _json(fields["payload"]) if "payload" in fields else fields
-
-
-def _json(text: str) -> Any:
-    """JSON whose strings are text: a lone surrogate (``"\\ud800"``) is valid JSON but no
-    character, and would fail much later, where it is stored or hashed."""
-    value = json.loads(text)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: a ValueError
-    return value
+    return loads_text(fields["payload"]) if "payload" in fields else fields
 
 
 def shape_problem(node: object, *, depth: int) -> str | None:

@@ -35,6 +35,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.jsontext import loads_text
 from commands.actions import ProviderName
 from commands.executor import Plan, Report
 from commands.grammar import BIGIN_MODULES, DISPLAY_NAMES, ZOHO_MODULES
@@ -111,7 +112,7 @@ def format_tags(tags: Iterable[str]) -> str:
 def metadata_of(view: dict[str, Any]) -> dict[str, str]:
     """The view's private_metadata as a dict; anything malformed reads as empty."""
     try:
-        data = json.loads(view.get("private_metadata") or "{}")
+        data = loads_text(view.get("private_metadata") or "{}")
     except (TypeError, ValueError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

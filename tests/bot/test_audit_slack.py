@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from bot.audit_slack import on_page
 from sandbox.slack import PostedMessage
 from storage import AuditFilter, Event
 from tests.bot.conftest import remove_via_slack, seed_operation
@@ -146,3 +147,17 @@ def test_a_mention_and_escaped_text_filter_like_on_the_command_line(stack: Stack
     assert "tags: R&amp;D" in page.all_text()
     [queried] = events(stack, "audit_queried", ADMIN)
     assert queried.detail["filters"] == {"user": ALICE, "tag": "R&D"}
+
+
+def test_a_page_button_whose_value_is_not_text_is_a_stale_button(stack: Stack) -> None:
+    """JSON inside the button's value may hold a lone surrogate: valid JSON, but no text."""
+    said: list[str] = []
+    on_page(
+        stack.runtime,
+        lambda **_: None,
+        {"user": {"id": ADMIN}, "team": {"id": "T0TEST"}},
+        {"value": '{"filters": "user:\\ud800", "offset": 0}'},
+        lambda **answer: said.append(answer["text"]),
+    )
+    assert said == [":warning: This page can no longer be turned; run `/untag audit` again."]
+    assert events(stack, "audit_queried") == []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -258,6 +259,23 @@ def raw_submit(stack: Stack, view: dict[str, Any], user: str, values: Any) -> tu
     headers = {**sign_request(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
     reply = stack.slack.send_raw(stack.url, body, headers)
     return reply.status, reply.body
+
+
+def test_forged_metadata_that_is_not_text_reads_as_an_unknown_confirmation(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON inside private_metadata may hold a lone surrogate: valid JSON, but no text, and
+    SQLite cannot look it up.  It is an operation never issued, not an internal failure."""
+    stack.slack.slash_command(stack.url, "zoho Leads 554023000000793002 Prime", user_id=ALICE)
+    preview = stack.wait_for_view("untag_confirm")
+    forged = {**preview, "private_metadata": '{"op": "\\ud800"}'}
+    with caplog.at_level(logging.INFO, logger="untag.slack"):
+        status, body = raw_submit(stack, forged, ALICE, tags_value("Prime"))
+        assert status == 200 and "never issued" in body
+        outcome = "slack submit user=U0ALICE outcome=unknown operation"
+        stack.slack.wait_for(lambda: outcome in caplog.text, message="logged after the ack")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert stack.writes("zoho") == []
 
 
 def test_two_identical_submits_at_the_same_moment_make_one_provider_call(stack: Stack) -> None:
