@@ -139,9 +139,10 @@ def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], timeout:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    # SIGINT is the sandbox's own way out (it closes its connections); SIGKILL if it hangs.
+    # SIGTERM, not SIGINT: a shell's background job starts with SIGINT ignored, and so
+    # does the sandbox it spawns. The sandbox keeps nothing that needs flushing.
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
