@@ -112,6 +112,10 @@ def metadata_of(view: dict[str, Any]) -> dict[str, str]:
     """The view's private_metadata as a dict; anything malformed reads as empty."""
     try:
         data = json.loads(view.get("private_metadata") or "{}")
+        # Escaped inside the payload's JSON, a lone surrogate ("\\ud800") passes the
+        # server's text check and only comes out here: it is no text, and binding it
+        # as an operation id made SQLite raise UnicodeEncodeError (a ValueError).
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
