@@ -12,8 +12,11 @@ on both sides, since 2,000 writes at 5 a minute would take 6.7 hours.
 untag is configured the same way (its client-side pacing), runs in-process
 (``build_runtime``, SQLite, audit log, as ``untag run`` does) and removes one
 tag from every record: preview (``plan``) and removal (``execute``) are
-measured separately.  Constant Contact activities complete at once, so the
-figures show our request pattern rather than simulated processing time.
+measured separately.  The sandbox runs in a process of its own (``untag
+sandbox``, seeded and read over its ``/_sandbox`` control API), as a real
+provider would: in-process, its HTTP handling would compete with untag for the
+GIL.  Constant Contact activities complete at once, so the figures show our
+request pattern rather than simulated processing time.
 
 The naive loop beside it sends one plain-httpx request per record, no
 pacing, no batching, and sleeps out each 429 (``Retry-After``, Fernand's
@@ -30,10 +33,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +46,11 @@ from urllib.parse import quote
 import httpx
 
 from bench._common import load_average, machine, print_table, wait_for_quiet
+from bench._remote import LogCounts, RemoteSandbox, remote_sandbox
 from bot.config import load_settings
 from bot.runtime import Runtime, build_runtime
 from commands.actions import Action, ProviderName
 from commands.results import Outcome
-from sandbox import Limits, RecordedRequest, Sandbox
 
 USER = "U0BENCH"
 ZOHO_UNTAG, ZOHO_NAIVE = 554023300000000000, 554023400000000000
@@ -125,52 +127,44 @@ def floor(requests: int, limit: int, window: float) -> float:
 
 
 class Log:
-    """Slices of the sandbox's request log, by provider, since a mark."""
+    """Slices of the sandbox's request log, by provider, since a mark, as counts."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: RemoteSandbox) -> None:
         self.sandbox = sandbox
 
     def mark(self) -> int:
-        return len(self.sandbox.requests)
+        return self.sandbox.counts().end
 
-    def since(self, mark: int, provider: str) -> list[RecordedRequest]:
-        return [r for r in self.sandbox.requests[mark:] if r.provider == provider]
+    def since(self, mark: int, provider: str) -> LogCounts:
+        return self.sandbox.counts(mark, provider)
 
     def wait_window(self, provider: str, window: float) -> None:
         """Sleep until no request to ``provider`` is still inside its rate window."""
-        recent = [r.at for r in self.sandbox.requests if r.provider == provider]
-        if recent:
-            left = max(recent) + window + 0.2 - self.sandbox.clock.time()
+        counts = self.sandbox.counts(0, provider)
+        if counts.last_at is not None:
+            left = counts.last_at + window + 0.2 - counts.now
             if left > 0:
                 print(f"  waiting {left:.0f} s for {provider}'s rate window to clear", flush=True)
                 time.sleep(left)
 
 
 @contextmanager
-def peak_in_flight(sandbox: Sandbox, api: str) -> Iterator[list[int]]:
-    """The most requests ``api`` had in flight at once while the block ran (sampled each ms)."""
+def peak_in_flight(sandbox: RemoteSandbox, api: str) -> Iterator[list[int]]:
+    """The most requests ``api`` had in flight at once while the block ran (the sandbox counts
+    each admission, so no peak is missed between samples)."""
+    sandbox.reset_in_flight_peaks()
     peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], sandbox.in_flight(api))
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
     try:
         yield peak
     finally:
-        stop.set()
-        thread.join()
+        peak[0] = sandbox.peak_in_flight(api)
 
 
 # -- untag ------------------------------------------------------------------------------------
 
 
-def untag_runtime(sandbox: Sandbox, database: Path, fernand_scale: int) -> Runtime:
-    values: dict[str, Any] = {k.lower(): v for k, v in sandbox.env().items()}
+def untag_runtime(env: Mapping[str, str], database: Path, fernand_scale: int) -> Runtime:
+    values: dict[str, Any] = {k.lower(): v for k, v in env.items()}
     values.update(
         untag_database=database,
         fernand_writes_per_minute=5 * fernand_scale,
@@ -198,9 +192,9 @@ def run_untag(runtime: Runtime, log: Log, provider: str, action: Action) -> tupl
         "preview",
         n,
         n,
-        len(preview_requests),
+        preview_requests.count,
         None,
-        _throttled(preview_requests),
+        preview_requests.status(429),
         previewed - started,
         None,
     )
@@ -210,17 +204,13 @@ def run_untag(runtime: Runtime, log: Log, provider: str, action: Action) -> tupl
         "remove",
         n,
         n,
-        len(remove_requests),
+        remove_requests.count,
         None,
-        _throttled(remove_requests),
+        remove_requests.status(429),
         finished - previewed,
         None,
     )
     return preview, remove, n - removed
-
-
-def _throttled(requests: Sequence[RecordedRequest]) -> int:
-    return sum(1 for r in requests if r.status == 429)
 
 
 # -- the naive loop -----------------------------------------------------------------------------
@@ -269,17 +259,16 @@ def naive_row(
         "remove",
         done,
         total,
-        len(requests),
+        requests.count,
         None,
-        _throttled(requests),
+        requests.status(429),
         wall,
         None,
         note,
     )
 
 
-def zoho_token(client: httpx.Client, sandbox: Sandbox) -> tuple[str, str]:
-    env = sandbox.env()
+def zoho_token(client: httpx.Client, env: Mapping[str, str]) -> tuple[str, str]:
     body = client.post(
         env["ZOHO_ACCOUNTS_URL"] + "/oauth/v2/token",
         data={
@@ -306,74 +295,94 @@ class Sizes:
     naive_budget: float
 
 
-def seed(sandbox: Sandbox, sizes: Sizes) -> dict[str, tuple[list[str], list[str]]]:
+@dataclass
+class Seeded:
+    """What was seeded: per provider, the records for untag and, apart, for the naive loop."""
+
+    ids: dict[str, tuple[list[str], list[str]]]
+    naive_cc_tag: str  # the Constant Contact tag id the naive loop removes
+    everyone_carriers: int  # contacts carrying EVERYONE (no phase removes it)
+
+
+def seed(sandbox: RemoteSandbox, sizes: Sizes) -> Seeded:
     """Records for untag and, apart, for the naive loop (which removes another tag)."""
-    state = sandbox.state
     ids: dict[str, tuple[list[str], list[str]]] = {}
     zoho = [str(ZOHO_UNTAG + i) for i in range(sizes.zoho)]
     zoho_naive = [str(ZOHO_NAIVE + i) for i in range(sizes.zoho)]
-    state.zoho.add_records("Leads", zoho, [TAG])
-    state.zoho.add_records("Leads", zoho_naive, [NAIVE_TAG])
+    sandbox.seed({"provider": "zoho", "module": "Leads", "ids": zoho, "tags": [TAG]})
+    sandbox.seed({"provider": "zoho", "module": "Leads", "ids": zoho_naive, "tags": [NAIVE_TAG]})
     ids["zoho"] = (zoho, zoho_naive)
-    fernand = [FERNAND_UNTAG + i for i in range(sizes.fernand)]
-    fernand_naive = [FERNAND_NAIVE + i for i in range(sizes.fernand)]
-    state.fernand.add_conversations(fernand, [TAG])
-    state.fernand.add_conversations(fernand_naive, [NAIVE_TAG])
-    ids["fernand"] = ([str(i) for i in fernand], [str(i) for i in fernand_naive])
+    fernand = [str(FERNAND_UNTAG + i) for i in range(sizes.fernand)]
+    fernand_naive = [str(FERNAND_NAIVE + i) for i in range(sizes.fernand)]
+    sandbox.seed({"provider": "fernand", "ids": fernand, "tags": [TAG]})
+    sandbox.seed({"provider": "fernand", "ids": fernand_naive, "tags": [NAIVE_TAG]})
+    ids["fernand"] = (fernand, fernand_naive)
     cc = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"cc/{i}")) for i in range(sizes.cc)]
     cc_naive = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"cc-naive/{i}")) for i in range(sizes.cc)]
-    state.constantcontact.add_contacts(cc, [TAG, EVERYONE])
-    state.constantcontact.add_contacts(cc_naive, [NAIVE_TAG, EVERYONE])
+    sandbox.seed({"provider": "constantcontact", "ids": cc, "tags": [TAG, EVERYONE]})
+    naive_tags = sandbox.seed(
+        {"provider": "constantcontact", "ids": cc_naive, "tags": [NAIVE_TAG, EVERYONE]}
+    )["tag_ids"]
     # Listing a tag's contacts pays only when its pages are a tenth of the contacts asked
     # for: past 20 pages (10,000 contacts), a preview of 200 reads each contact instead.
     others = max(0, 10_001 - 2 * sizes.cc)
-    state.constantcontact.add_contacts(
-        [str(uuid.uuid5(uuid.NAMESPACE_URL, f"cc-other/{i}")) for i in range(others)], [EVERYONE]
+    sandbox.seed(
+        {
+            "provider": "constantcontact",
+            "ids": [str(uuid.uuid5(uuid.NAMESPACE_URL, f"cc-other/{i}")) for i in range(others)],
+            "tags": [EVERYONE],
+        }
     )
     ids["constantcontact"] = (cc, cc_naive)
     alta = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"alta/{i}")) for i in range(sizes.alta)]
     alta_naive = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"alta-naive/{i}")) for i in range(sizes.alta)]
-    state.alta.add_entities("emailThread", alta, [TAG])
-    state.alta.add_entities("emailThread", alta_naive, [NAIVE_TAG])
+    for batch, tag in ((alta, TAG), (alta_naive, NAIVE_TAG)):
+        sandbox.seed(
+            {"provider": "alta", "entity_type": "emailThread", "ids": batch, "tags": [tag]}
+        )
     ids["alta"] = (alta, alta_naive)
-    return ids
+    return Seeded(ids, str(naive_tags[NAIVE_TAG]), 2 * sizes.cc + others)
 
 
 def measure(sizes: Sizes) -> tuple[list[Row], list[str]]:
-    limits = Limits(
-        alta_per_minute=100,
-        fernand_reads_per_minute=20 * sizes.fernand_scale,
-        fernand_writes_per_minute=5 * sizes.fernand_scale,
-        cc_per_second=4,
-        cc_per_day=10_000,
-        zoho_concurrency=10,
-    )
+    limits = {
+        "alta_per_minute": 100,
+        "fernand_reads_per_minute": 20 * sizes.fernand_scale,
+        "fernand_writes_per_minute": 5 * sizes.fernand_scale,
+        "cc_per_second": 4,
+        "cc_per_day": 10_000,
+        "zoho_concurrency": 10,
+    }
     rows: list[Row] = []
     notes: list[str] = []
     with (
         TemporaryDirectory(prefix="untag-bench-") as tmp,
-        Sandbox(port=0, seed_demo=False, limits=limits, cc_items_per_second=None).start() as sb,
+        remote_sandbox(Path(tmp) / "sandbox.log") as sb,
     ):
-        ids = seed(sb, sizes)
+        sb.set_limits(limits)
+        sb.set_cc_items_per_second(None)
+        seeded = seed(sb, sizes)
         log = Log(sb)
-        runtime = untag_runtime(sb, Path(tmp) / "untag.db", sizes.fernand_scale)
+        env = sb.env()
+        runtime = untag_runtime(env, Path(tmp) / "untag.db", sizes.fernand_scale)
         try:
-            rows += untag_phases(runtime, log, sb, sizes, ids, notes)
+            rows += untag_phases(runtime, log, sb, sizes, seeded, notes)
         finally:
             runtime.close()
-        rows += naive_phases(log, sb, sizes, ids)
+        rows += naive_phases(log, env, sizes, seeded)
     return rows, notes
 
 
 def untag_phases(
     runtime: Runtime,
     log: Log,
-    sb: Sandbox,
+    sb: RemoteSandbox,
     sizes: Sizes,
-    ids: dict[str, tuple[list[str], list[str]]],
+    seeded: Seeded,
     notes: list[str],
 ) -> list[Row]:
     rows: list[Row] = []
+    ids = seeded.ids
     fernand_writes = 5 * sizes.fernand_scale
 
     def record(name: str, action: Action) -> tuple[Row, Row]:
@@ -424,7 +433,7 @@ def untag_phases(
     preview.floor = floor(preview.requests, 4, 1.0)
     remove.minimum = 2 * activities  # each activity created once and read once when done
     remove.floor = floor(remove.requests, 4, 1.0)
-    posts = sum(1 for r in sb.requests if r.provider == "constantcontact" and r.method == "POST")
+    posts = log.since(0, "constantcontact").method("POST")
     remove.note = f"{posts} activities + {remove.requests - posts} status reads"
     rows += [preview, remove]
 
@@ -443,8 +452,6 @@ def untag_phases(
     runtime.untag.cancel(USER, plan.operation.id)
     reads = log.since(mark, "constantcontact")
     n = len(single.targets)
-    everyone = sb.state.constantcontact.tag_id(EVERYONE)
-    carriers = len(sb.state.constantcontact.contacts_tagged([everyone] if everyone else []))
     rows.append(
         Row(
             "constantcontact",
@@ -452,22 +459,20 @@ def untag_phases(
             "preview 1 by 1",
             n,
             n,
-            len(reads),
+            reads.count,
             1 + n,
-            _throttled(reads),
+            reads.status(429),
             wall,
-            floor(len(reads), 4, 1.0),
-            f"tag on {carriers:,} contacts",
+            floor(reads.count, 4, 1.0),
+            f"tag on {seeded.everyone_carriers:,} contacts",
         )
     )
     return rows
 
 
-def naive_phases(
-    log: Log, sb: Sandbox, sizes: Sizes, ids: dict[str, tuple[list[str], list[str]]]
-) -> list[Row]:
+def naive_phases(log: Log, env: Mapping[str, str], sizes: Sizes, seeded: Seeded) -> list[Row]:
     rows: list[Row] = []
-    urls, env = sb.base_urls(), sb.env()
+    ids = seeded.ids
     budget = sizes.naive_budget
     with httpx.Client(timeout=30.0, trust_env=False) as client:
         log.wait_window("alta", 60.0)
@@ -476,7 +481,9 @@ def naive_phases(
 
         def alta(entity: str) -> httpx.Response:
             body = {"entityId": entity, "entityType": "emailThread", "tags": [NAIVE_TAG]}
-            return client.post(urls["alta"] + "/tags/unassign", json=body, headers=alta_headers)
+            return client.post(
+                env["ALTA_BASE_URL"] + "/tags/unassign", json=body, headers=alta_headers
+            )
 
         row = naive_row(
             log, "alta", sizes.alta, lambda: naive_loop(ids["alta"][1], alta, budget), ""
@@ -490,7 +497,7 @@ def naive_phases(
 
         def fernand(conversation: str) -> httpx.Response:
             path = f"/conversations/{conversation}/tags/{quote(NAIVE_TAG, safe='')}"
-            return client.delete(urls["fernand"] + path, headers=fernand_headers)
+            return client.delete(env["FERNAND_BASE_URL"] + path, headers=fernand_headers)
 
         row = naive_row(
             log,
@@ -504,7 +511,7 @@ def naive_phases(
         rows.append(row)
 
         print(f"  naive: zoho ({sizes.zoho:,} records)…", flush=True)
-        token, api_domain = zoho_token(client, sb)
+        token, api_domain = zoho_token(client, env)
         zoho_headers = {"Authorization": f"Zoho-oauthtoken {token}"}
 
         def zoho(record: str) -> httpx.Response:
@@ -520,11 +527,11 @@ def naive_phases(
 
         print(f"  naive: constantcontact ({sizes.cc:,} records)…", flush=True)
         cc_headers = {"Authorization": f"Bearer {env['CONSTANT_CONTACT_ACCESS_TOKEN']}"}
-        tag_id = sb.state.constantcontact.tag_id(NAIVE_TAG)
+        tag_id = seeded.naive_cc_tag
 
         def cc(contact: str) -> httpx.Response:
             body = {"source": {"contact_ids": [contact]}, "tag_ids": [tag_id]}
-            url = urls["constantcontact"] + "/activities/contacts_taggings_remove"
+            url = env["CONSTANT_CONTACT_BASE_URL"] + "/activities/contacts_taggings_remove"
             return client.post(url, json=body, headers=cc_headers)
 
         row = naive_row(

@@ -69,6 +69,17 @@ class Preview(BaseModel):
     def record(self, target: str) -> RecordPreview | None:
         return next((r for r in self.records if r.target == target), None)
 
+    def by_target(self) -> dict[str, RecordPreview]:
+        """Each target's record, the first when listed twice (as ``record`` finds it).
+
+        For a removal that looks up every target: ``record`` scans the records, so
+        looking up each of 2,000 with it is quadratic.
+        """
+        found: dict[str, RecordPreview] = {}
+        for r in self.records:
+            found.setdefault(r.target, r)
+        return found
+
     @property
     def nothing_to_do(self) -> bool:
         """The records were read and none carries a requested tag: nothing to send or report."""

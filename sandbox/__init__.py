@@ -40,10 +40,13 @@ Endpoints per provider:
   ``POST /v3/activities/contacts_taggings_add``, ``POST /v3/activities/contacts_tags_delete``,
   ``GET /v3/activities/{id}``.
 
-Control API (no auth, never faulted): ``GET /_sandbox/health``, ``GET|DELETE /_sandbox/requests``,
-``GET|POST|DELETE /_sandbox/faults``, ``POST /_sandbox/expire-tokens``, ``GET /_sandbox/state``,
-``POST /_sandbox/seed``, ``GET|POST /_sandbox/limits``, ``GET /_sandbox/token-requests``,
-``GET /_sandbox/env``, ``POST /_sandbox/reset``.
+Control API (no auth, never faulted): ``GET /_sandbox/health``, ``GET|DELETE /_sandbox/requests``
+(``?since=`` a position in the log, ``?provider=``), ``GET /_sandbox/requests/summary`` (counts by
+status and method, same parameters), ``GET|POST|DELETE /_sandbox/faults``,
+``POST /_sandbox/expire-tokens``, ``GET /_sandbox/state``, ``POST /_sandbox/seed``,
+``GET|POST /_sandbox/limits``, ``GET /_sandbox/token-requests``, ``GET|DELETE /_sandbox/in-flight``
+(Zoho requests in flight and their peak), ``GET|POST /_sandbox/cc-activities`` (how fast
+activities progress), ``GET /_sandbox/env``, ``POST /_sandbox/reset``.
 
 Demo data: see ``sandbox.demo``.
 """

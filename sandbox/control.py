@@ -47,9 +47,22 @@ def _health(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
 
 
 def _requests(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    """The log, or its part from position ``since`` on; of one ``provider`` if given."""
     provider = query.get("provider")
-    recorded = [r.to_json() for r in sb.requests if provider in (None, r.provider)]
+    logged = sb.requests_since(_since(query))
+    recorded = [r.to_json() for r in logged if provider in (None, r.provider)]
     return json_response(200, recorded)
+
+
+def _request_summary(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    """Counts instead of requests, with ``end`` to pass as the next ``since`` and the
+    sandbox's clock ``now`` (what ``last_at`` is measured on)."""
+    summary = sb.request_summary(_since(query), query.get("provider"))
+    return json_response(200, {**summary.to_json(), "now": sb.clock.time()})
+
+
+def _since(query: dict[str, str]) -> int:
+    return int(query.get("since", "0"))
 
 
 def _clear_requests(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
@@ -94,6 +107,35 @@ def _token_requests(sb: Sandbox, payload: Any, query: dict[str, str]) -> Respons
     return json_response(200, {p: sb.token_requests(p) for p in ("zoho", "constantcontact")})
 
 
+def _in_flight(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    """Zoho requests in flight now, and the most at once since the peaks were last reset."""
+    apis = ("zoho", "bigin")
+    return json_response(
+        200, {api: {"now": sb.in_flight(api), "peak": sb.peak_in_flight(api)} for api in apis}
+    )
+
+
+def _reset_in_flight(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    sb.reset_in_flight_peaks()
+    return _ok()
+
+
+def _cc_activities(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    return json_response(200, {"items_per_second": sb.state.constantcontact.items_per_second})
+
+
+def _set_cc_activities(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
+    """How fast Constant Contact activities progress: ``{"items_per_second": n}``; 0 or null
+    completes them at once (what ``Sandbox(cc_items_per_second=...)`` sets in-process)."""
+    rate = payload["items_per_second"]
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
+        raise ValueError("items_per_second must be a number or null")
+    if rate is not None and rate < 0:
+        raise ValueError("items_per_second must not be negative")
+    sb.state.constantcontact.items_per_second = rate
+    return _cc_activities(sb, payload, query)
+
+
 def _env(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
     return json_response(200, sb.env())
 
@@ -129,6 +171,7 @@ def _seed(sb: Sandbox, payload: Any, query: dict[str, str]) -> Response:
 _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "health"): _health,
     ("GET", "requests"): _requests,
+    ("GET", "requests/summary"): _request_summary,
     ("DELETE", "requests"): _clear_requests,
     ("GET", "faults"): _faults,
     ("POST", "faults"): _add_fault,
@@ -139,6 +182,10 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "limits"): _limits,
     ("POST", "limits"): _set_limits,
     ("GET", "token-requests"): _token_requests,
+    ("GET", "in-flight"): _in_flight,
+    ("DELETE", "in-flight"): _reset_in_flight,
+    ("GET", "cc-activities"): _cc_activities,
+    ("POST", "cc-activities"): _set_cc_activities,
     ("GET", "env"): _env,
     ("POST", "reset"): _reset,
 }

@@ -87,10 +87,12 @@ class DailyCounter:
 
 
 class InFlight:
-    """Counts requests being served at once, per key."""
+    """Counts requests being served at once, per key, and the most there were at once."""
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
+        # Kept at admission, under the lock: a client sampling ``count`` misses short peaks.
+        self._peaks: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -101,6 +103,7 @@ class InFlight:
             admitted = limit is None or current < limit
             if admitted:
                 self._counts[key] = current + 1
+                self._peaks[key] = max(self._peaks.get(key, 0), current + 1)
         try:
             yield admitted
         finally:
@@ -112,3 +115,13 @@ class InFlight:
         """Requests in flight for ``key`` right now."""
         with self._lock:
             return self._counts.get(key, 0)
+
+    def peak(self, key: str) -> int:
+        """The most requests ``key`` had in flight at once since the last ``reset_peaks``."""
+        with self._lock:
+            return self._peaks.get(key, 0)
+
+    def reset_peaks(self) -> None:
+        """Start every peak again from the requests in flight now."""
+        with self._lock:
+            self._peaks = dict(self._counts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,36 @@ class RecordedRequest:
         }
 
 
+@dataclass(frozen=True)
+class LogSummary:
+    """How many requests a slice of the log holds, by status and by method.
+
+    ``end`` is the log's length when counted: pass it as ``since`` to count only what
+    comes after. ``statuses`` is keyed by the status as text, ``"none"`` for a dropped
+    connection or an answer not written yet; ``last_at`` is the newest arrival, if any.
+    """
+
+    end: int
+    count: int
+    statuses: dict[str, int]
+    methods: dict[str, int]
+    last_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "end": self.end,
+            "count": self.count,
+            "statuses": self.statuses,
+            "methods": self.methods,
+            "last_at": self.last_at,
+        }
+
+
+def _status_key(status: int | None) -> str:
+    return "none" if status is None else str(status)
+
+
 class LogEntry:
     """A slot in the log whose status is filled in once the answer is known."""
 
@@ -85,11 +116,34 @@ class RequestLog:
             self._entries.append(entry)
         return entry
 
-    def snapshot(self) -> list[RecordedRequest]:
-        """Copies of every recorded request, oldest first."""
+    def snapshot(self, since: int = 0) -> list[RecordedRequest]:
+        """Copies of the recorded requests from position ``since`` on, oldest first."""
+        return [_with_status(e) for e in self._since(since)]
+
+    def summary(self, since: int = 0, provider: str | None = None) -> LogSummary:
+        """Counts of the requests from position ``since`` on (of ``provider``, if given).
+
+        A benchmark reads these after each phase: copying every request (headers and
+        bodies) across the control API would cost more than the phase it measures.
+        """
+        end, entries = self._end_and_since(since)
+        mine = [e for e in entries if provider in (None, e.request.provider)]
+        return LogSummary(
+            end=end,
+            count=len(mine),
+            statuses=dict(Counter(_status_key(e.status) for e in mine)),
+            methods=dict(Counter(e.request.method for e in mine)),
+            last_at=max((e.request.at for e in mine), default=None),
+        )
+
+    def _since(self, since: int) -> list[LogEntry]:
+        return self._end_and_since(since)[1]
+
+    def _end_and_since(self, since: int) -> tuple[int, list[LogEntry]]:
+        if since < 0:
+            raise ValueError("since must be a position in the log, 0 or more")
         with self._lock:
-            entries = list(self._entries)
-        return [_with_status(e) for e in entries]
+            return len(self._entries), self._entries[since:]
 
     def clear(self) -> None:
         """Forget every request."""

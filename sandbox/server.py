@@ -28,7 +28,7 @@ from sandbox.demo import seed_demo as load_demo
 from sandbox.faults import Fault, FaultBook
 from sandbox.fernand import FernandApi, FernandStore
 from sandbox.ratelimit import InFlight
-from sandbox.recording import RecordedRequest, RequestLog
+from sandbox.recording import LogSummary, RecordedRequest, RequestLog
 from sandbox.serving import QuietHandler, TrackingServer
 from sandbox.state import SandboxState
 from sandbox.tokens import TokenRegistry
@@ -250,6 +250,14 @@ class Sandbox:
         """Every request that reached a provider route, in arrival order (a snapshot)."""
         return self._log.snapshot()
 
+    def requests_since(self, since: int) -> list[RecordedRequest]:
+        """The requests from position ``since`` of the log on (``len(requests)`` is a mark)."""
+        return self._log.snapshot(since)
+
+    def request_summary(self, since: int = 0, provider: str | None = None) -> LogSummary:
+        """Counts of the requests from position ``since`` on, by status and method."""
+        return self._log.summary(since, provider)
+
     def clear_requests(self) -> None:
         """Empty the request log."""
         self._log.clear()
@@ -281,13 +289,22 @@ class Sandbox:
         """Zoho requests being served right now for ``"zoho"`` (CRM) or ``"bigin"``."""
         return self._in_flight.count("crm" if api == "zoho" else api)
 
+    def peak_in_flight(self, api: str) -> int:
+        """The most Zoho requests ``api`` had in flight at once since ``reset_in_flight_peaks``."""
+        return self._in_flight.peak("crm" if api == "zoho" else api)
+
+    def reset_in_flight_peaks(self) -> None:
+        """Measure in-flight peaks from now on (from the requests being served now)."""
+        self._in_flight.reset_peaks()
+
     @property
     def errors(self) -> list[str]:
         """Tracebacks of handler exceptions that were answered with a 500."""
         return list(self._errors)
 
     def reset(self, seed_demo: bool = True) -> None:
-        """Empty every store (then reload the demo data), the request log, faults and rate windows.
+        """Empty every store (then reload the demo data), the request log, faults, rate windows
+        and in-flight peaks.
 
         Issued tokens stay valid so connected clients keep working.
         """
@@ -296,6 +313,7 @@ class Sandbox:
             load_demo(self.state)
         self._log.clear()
         self._faults.clear()
+        self._in_flight.reset_peaks()
         self._alta.window.clear()
         self._fernand.window.clear()
         self._zoho_accounts.window.clear()

@@ -72,8 +72,9 @@ class AltaProvider:
         kind = entity_type(action)
         runner = BatchRunner(len(action.targets), progress)
         results: list[RecordResult] = []
+        records = preview.by_target()
         for target in action.targets:
-            record = preview.record(target)
+            record = records.get(target)
             if record is None:
                 results.append(not_in_preview(target))
                 runner.advance(1)

@@ -140,7 +140,8 @@ class FernandProvider:
     def remove(self, action: Action, preview: Preview, progress: Progress) -> list[RecordResult]:
         """One ``DELETE`` per previewed tag per conversation, in target order."""
         names = {int(i): n for n, i in preview.resolved_tags.items() if i.isdigit()}
-        plan = [(target, preview.record(target)) for target in action.targets]
+        records = preview.by_target()
+        plan = [(target, records.get(target)) for target in action.targets]
         calls = _CallProgress(sum(len(r.removing) for _, r in plan if r and r.found), progress)
         runner = BatchRunner(len(plan), _ignore)
         results: list[RecordResult] = []

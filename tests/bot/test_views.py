@@ -145,6 +145,9 @@ def test_forged_private_metadata_reads_as_empty() -> None:
     assert metadata_of({"private_metadata": "not json"}) == {}
     assert metadata_of({"private_metadata": "[1, 2]"}) == {}
     assert metadata_of({}) == {}
+    # Escaped JSON, so it reaches us past the body's own text check: no text, no id.
+    assert metadata_of({"private_metadata": '{"op": "\\ud800"}'}) == {}
+    assert metadata_of({"private_metadata": '{"op": "\\u00e9"}'}) == {"op": "\u00e9"}
 
 
 def test_a_record_that_could_not_be_read_says_so_and_is_counted() -> None:

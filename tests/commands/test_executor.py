@@ -518,3 +518,16 @@ def test_an_undo_records_each_batch_with_the_tags_it_put_back(
     assert [(r.target, r.outcome, r.removed) for r in stored] == [
         (t, "restored", ("Prime",)) for t in targets
     ]
+
+
+def test_preview_by_target_finds_what_record_finds() -> None:
+    records = (
+        RecordPreview(target="1001", current=("Prime",), removing=("Prime",), after=()),
+        RecordPreview(target="1002", found=False),
+        RecordPreview(target="1001", found=False),  # listed twice: the first counts
+    )
+    preview = Preview(action=action("1001", "1002"), records=records)
+    assert preview.by_target() == {"1001": records[0], "1002": records[1]}
+    assert [preview.by_target().get(t) for t in ("1001", "1002", "1003")] == [
+        preview.record(t) for t in ("1001", "1002", "1003")
+    ]

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import threading
+
 import httpx
 
-from sandbox import Sandbox
+from sandbox import Fault, Sandbox
 
-from .conftest import ALTA_AUTH, CC_AUTH, FERNAND_AUTH, zoho_headers
+from .conftest import (
+    ALTA_AUTH,
+    CC_AUTH,
+    FERNAND_AUTH,
+    MakeSandbox,
+    http,
+    wait_until,
+    zoho_headers,
+)
 
 
 def test_health_and_env(sb: Sandbox, client: httpx.Client) -> None:
@@ -126,3 +136,107 @@ def test_reset(sb: Sandbox, client: httpx.Client) -> None:
 def test_unknown_control_route_and_bad_json(client: httpx.Client) -> None:
     assert client.get("/_sandbox/nope").status_code == 404
     assert client.post("/_sandbox/seed", content=b"{").status_code == 400
+
+
+def test_requests_since_a_mark(sb: Sandbox, client: httpx.Client) -> None:
+    client.get("/fernand/conversations/12345", headers=FERNAND_AUTH)
+    mark = client.get("/_sandbox/requests/summary").json()["end"]
+    assert mark == 1
+    client.get("/fernand/tags", headers=FERNAND_AUTH)
+    listed = client.get("/_sandbox/requests", params={"since": mark}).json()
+    assert [r["path"] for r in listed] == ["/tags"]
+    assert client.get("/_sandbox/requests", params={"since": 5}).json() == []
+    assert client.get("/_sandbox/requests", params={"since": -1}).status_code == 400
+    assert client.get("/_sandbox/requests", params={"since": "x"}).status_code == 400
+
+
+def test_request_summary_counts_by_status_and_method(sb: Sandbox, client: httpx.Client) -> None:
+    client.post("/_sandbox/limits", json={"fernand_writes_per_minute": 1})
+    client.get("/fernand/conversations/12345", headers=FERNAND_AUTH)
+    mark = client.get("/_sandbox/requests/summary").json()["end"]
+    for _ in range(2):
+        client.delete("/fernand/conversations/12345/tags/urgent", headers=FERNAND_AUTH)
+    client.post("/alta/v1/tags/unassign", headers=ALTA_AUTH, json={})
+    summary = client.get(
+        "/_sandbox/requests/summary", params={"since": mark, "provider": "fernand"}
+    ).json()
+    deletes = [r for r in sb.requests if r.method == "DELETE"]
+    assert summary == {
+        "end": 4,
+        "count": 2,
+        "statuses": {"200": 1, "429": 1},
+        "methods": {"DELETE": 2},
+        "last_at": deletes[-1].at,
+        "now": summary["now"],
+    }
+    assert deletes[-1].at <= summary["now"] <= sb.clock.time()
+    everything = client.get("/_sandbox/requests/summary").json()
+    assert everything["count"] == 4 and everything["methods"] == {"GET": 1, "DELETE": 2, "POST": 1}
+    nothing = client.get("/_sandbox/requests/summary", params={"since": 4}).json()
+    assert nothing["count"] == 0 and nothing["statuses"] == {} and nothing["last_at"] is None
+
+
+def test_in_flight_peak_over_http(make_sandbox: MakeSandbox) -> None:
+    sb = make_sandbox()
+    sb.add_fault(Fault(provider="zoho", kind="latency", seconds=0.3, count=3))
+    with http(sb) as control, http(sb) as c:
+        auth = zoho_headers(c)
+        slow = [
+            threading.Thread(
+                target=lambda: c.get("/zoho/crm/v7/Leads/554023000000793002", headers=auth)
+            )
+            for _ in range(3)
+        ]
+        for t in slow:
+            t.start()
+        wait_until(lambda: sb.in_flight("zoho") == 3)
+        during = control.get("/_sandbox/in-flight").json()
+        for t in slow:
+            t.join()
+        after = control.get("/_sandbox/in-flight").json()
+        assert control.delete("/_sandbox/in-flight").json() == {"ok": True}
+        reset = control.get("/_sandbox/in-flight").json()
+    assert during == {"zoho": {"now": 3, "peak": 3}, "bigin": {"now": 0, "peak": 0}}
+    assert after == {"zoho": {"now": 0, "peak": 3}, "bigin": {"now": 0, "peak": 0}}
+    assert reset == {"zoho": {"now": 0, "peak": 0}, "bigin": {"now": 0, "peak": 0}}
+
+
+def test_reset_clears_in_flight_peaks(sb: Sandbox, client: httpx.Client) -> None:
+    client.get("/zoho/crm/v7/Leads/554023000000793002", headers=zoho_headers(client))
+    assert sb.peak_in_flight("zoho") == 1
+    client.post("/_sandbox/reset", json={"seed_demo": False})
+    assert sb.peak_in_flight("zoho") == 0
+
+
+def test_cc_activity_speed_over_http(sb: Sandbox, client: httpx.Client) -> None:
+    assert client.get("/_sandbox/cc-activities").json() == {"items_per_second": 200.0}
+    crawl = {"items_per_second": 0.001}
+    assert client.post("/_sandbox/cc-activities", json=crawl).json() == crawl
+    contact = "cafe0000-0000-0000-0000-000000000001"
+    tag = client.post(
+        "/_sandbox/seed", json={"provider": "constantcontact", "ids": [contact], "tags": ["Gone"]}
+    ).json()["tag_ids"]["Gone"]
+    body = {"source": {"contact_ids": [contact]}, "tag_ids": [tag]}
+    created = client.post(
+        "/cc/v3/activities/contacts_taggings_remove", json=body, headers=CC_AUTH
+    ).json()
+    url = f"/cc/v3/activities/{created['activity_id']}"
+    assert client.get(url, headers=CC_AUTH).json()["state"] != "completed"
+    assert client.post("/_sandbox/cc-activities", json={"items_per_second": None}).json() == {
+        "items_per_second": None
+    }
+    # The rate is read whenever an activity is looked at: the waiting one finishes now.
+    assert client.get(url, headers=CC_AUTH).json()["state"] == "completed"
+    assert sb.state.constantcontact.items_per_second is None
+    assert client.post("/_sandbox/cc-activities", json={"items_per_second": 5}).json() == {
+        "items_per_second": 5
+    }
+    bad_bodies = (
+        {"items_per_second": "fast"},
+        {"items_per_second": -1},
+        {},
+        {"items_per_second": True},
+    )
+    for bad in bad_bodies:
+        assert client.post("/_sandbox/cc-activities", json=bad).status_code == 400
+    assert sb.state.constantcontact.items_per_second == 5

@@ -152,6 +152,28 @@ def test_busy_writer_raises_database_busy(db_path: Path) -> None:
             pass
 
 
+def test_query_returns_rows_as_dicts_without_a_savepoint(db: Database) -> None:
+    migrate(db, [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)])
+    db.execute("INSERT INTO things VALUES ('a')")
+    sent: list[str] = []
+    db.conn.set_trace_callback(sent.append)
+    rows = db.query("  select name, name, 1 AS name_2 FROM things WHERE name = ?", ("a",))
+    db.conn.set_trace_callback(None)
+    # Duplicate column names are told apart as sqlite-utils does.
+    assert rows == [{"name": "a", "name_3": "a", "name_2": 1}]
+    assert sent == ["  select name, name, 1 AS name_2 FROM things WHERE name = 'a'"]
+    assert not db.conn.in_transaction
+
+
+def test_query_refuses_a_statement_without_rows_and_undoes_it(db: Database) -> None:
+    migrate(db, [*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "things", _make_table)])
+    with pytest.raises(ValueError, match="returns rows"):
+        db.query("INSERT INTO things VALUES ('a')")
+    with pytest.raises(ValueError, match="returns rows"):
+        db.query("WITH x AS (SELECT 'b') INSERT INTO things SELECT * FROM x")
+    assert _names(db) == []
+
+
 def test_other_operational_errors_pass_through(db: Database) -> None:
     with pytest.raises(sqlite3.OperationalError), immediate(db) as tx:
         tx.execute("SELECT * FROM no_such_table")
