@@ -38,6 +38,9 @@ Served on one loopback port (standard library only):
   **404 ``used_url``** and a late one 404 ``expired_url`` (plain text, like Slack's webhooks);
   both are violations. ``replace_original`` edits the message the URL came from (a clicked
   message, else the last message posted through the URL); ``delete_original`` deletes it.
+* ``POST /_fake/invocations`` (control, for a client in another process, such as
+  ``bench.ack``'s load generator): ``{"channel_id": …, "users": […]}`` issues a trigger_id and
+  a response_url per user, as Slack does when a user invokes a command.
 
 The client side (``slash_command``, ``message_shortcut``, ``submit_view``, ``close_view``,
 ``click``) signs with the real clock, since the app checks the timestamp against its own time;
