@@ -10,9 +10,12 @@ Mode the app-level token is the credential.  Every wait is on a condition, with 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,11 @@ from typing import Any
 
 import pytest
 
+from bot.config import load_settings
+from bot.jobs import Jobs
+from bot.runtime import build_runtime
+from bot.slack import build_app
+from bot.socket_mode import run_socket_mode
 from bot.views import metadata_of
 from sandbox import Fault, Sandbox
 from sandbox.slack import SOCKET_MODE, FakeSlack, PostedMessage
@@ -253,3 +261,43 @@ def test_socket_refuses_a_wrong_app_token_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert "Slack refused SLACK_APP_TOKEN: invalid_auth" in done.stderr
     assert "Traceback" not in done.stderr and "revoked-77f0" not in done.stderr
+
+
+def test_a_drain_that_outlasts_its_grace_is_given_up_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, with a grace of 0.3 s instead of 30: a job that is still pending when the
+    grace runs out is left (the next start reports it interrupted), and the log says so."""
+    with (
+        Sandbox(port=0).start() as sb,
+        FakeSlack(bot_token=BOT_TOKEN, app_token=APP_TOKEN).start() as slack,
+    ):
+        values: dict[str, Any] = {k.lower(): v for k, v in sb.env().items()}
+        settings = load_settings(
+            **values,
+            slack_bot_token=BOT_TOKEN,
+            slack_app_token=APP_TOKEN,
+            slack_api_url=slack.api_url,
+            untag_database=tmp_path / "untag.db",
+        )
+        runtime = build_runtime(settings)
+        jobs = Jobs()
+        app, _ = build_app(runtime, jobs=jobs, socket_mode=True)
+        held = jobs.reserve_preview()  # pending until released: a job that will not finish
+        assert held is not None
+
+        def stop_soon(ok: bool) -> None:  # as SIGTERM does, once the connection is open
+            assert ok
+            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        try:
+            with caplog.at_level(logging.INFO, logger="untag.http"):
+                drained = run_socket_mode(app, APP_TOKEN, jobs=jobs, connected=stop_soon, grace=0.3)
+        finally:
+            held.release()
+            jobs.shutdown()
+            runtime.close()
+        assert drained is False
+        assert "jobs still running after 0 s; they will show as interrupted" in caplog.text
+        [connection] = slack.socket_mode.connections
+        assert slack.socket_mode.wait_closed(connection.id).ended is not None  # closed first
