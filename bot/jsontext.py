@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["loads_text"]
+__all__ = ["loads_text", "require_text"]
 
 
 def loads_text(text: str) -> Any:
     """``json.loads``, raising ``ValueError`` for a lone surrogate anywhere in the value."""
     value = json.loads(text)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: a ValueError
+    require_text(value)
     return value
+
+
+def require_text(value: Any) -> None:
+    """Raise ``ValueError`` if any string in ``value`` (JSON-shaped) holds a lone surrogate."""
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: a ValueError

@@ -9,7 +9,6 @@ the Socket Mode client.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -25,6 +24,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.jobs import Jobs
+from bot.jsontext import require_text
 from bot.server import shape_problem
 
 __all__ = ["STOP_GRACE", "run_socket_mode"]
@@ -62,7 +62,7 @@ class _SocketModeHandler(SocketModeHandler):
 def _envelope_problem(payload: object) -> str | None:
     """Why bolt must not see this payload (what ``_route`` refuses with a 400), or None."""
     try:
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates: no text
+        require_text(payload)
     except (ValueError, RecursionError):
         return "not UTF-8 text"
     return shape_problem(payload, depth=0)
